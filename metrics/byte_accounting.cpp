@@ -1,0 +1,356 @@
+#include "metrics/byte_accounting.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "metrics/log.hpp"
+
+namespace sockgate::metrics {
+
+namespace {
+
+// Minimum time between two log lines about lost destroy messages; the error counter still
+// counts every overrun.
+constexpr std::chrono::seconds kOverrunLogInterval{10};
+// epoll data of the eventfd that stops the reader; sources count from 1.
+constexpr std::uint64_t kWakeId = 0;
+
+struct Entry {
+  std::uint64_t source_id = 0;
+  std::shared_ptr<TrafficCells> cells;
+  bool active_open = true;
+  // Latest payload counts of this socket, already part of cells->open_sent/open_received.
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+};
+
+using Entries = std::unordered_map<std::uint64_t, Entry>;
+
+}  // namespace
+
+struct AccountingState {
+  ByteAccounting::ErrorCounter count_error;
+  int epoll_fd = -1;
+  int wake_fd = -1;
+  std::atomic<bool> stopping{false};
+
+  // Serializes the dumps, which share each source's query socket. Taken before `mutex`.
+  std::mutex dump_mutex;
+  mutable std::mutex mutex;
+  std::unordered_map<std::uint64_t, std::shared_ptr<SockDiagSource>> sources;
+  Entries entries;
+  std::uint64_t next_source_id = 1;
+  std::chrono::steady_clock::time_point last_overrun_log{};
+  std::uint64_t overruns_not_logged = 0;
+
+  ~AccountingState() {
+    if (epoll_fd >= 0) {
+      close(epoll_fd);
+    }
+    if (wake_fd >= 0) {
+      close(wake_fd);
+    }
+  }
+};
+
+namespace {
+
+void publish(TrafficCells& cells) {
+  const std::uint64_t sent = cells.closed_sent + cells.open_sent;
+  const std::uint64_t received = cells.closed_received + cells.open_received;
+  cells.sent.store(std::max(sent, cells.sent.load(std::memory_order_relaxed)),
+                   std::memory_order_relaxed);
+  cells.received.store(std::max(received, cells.received.load(std::memory_order_relaxed)),
+                       std::memory_order_relaxed);
+}
+
+// Raises the entry's counts to `counters`; kernel counters only grow, and a count that went
+// down (a capped FIN, a reordered message) is ignored.
+void update_entry(Entry& entry, const TcpCounters& counters) {
+  TrafficCells& cells = *entry.cells;
+  const std::uint64_t sent = std::max(entry.sent, payload_sent(counters, entry.active_open));
+  const std::uint64_t received = std::max(entry.received, payload_received(counters));
+  cells.open_sent += sent - entry.sent;
+  cells.open_received += received - entry.received;
+  entry.sent = sent;
+  entry.received = received;
+  publish(cells);
+}
+
+// Moves a socket's counts from open to closed, after applying its final counters if known.
+Entries::iterator finalize_entry(Entries& entries, Entries::iterator it,
+                                 const TcpCounters* final_counters) {
+  Entry& entry = it->second;
+  if (final_counters != nullptr) {
+    update_entry(entry, *final_counters);
+  }
+  TrafficCells& cells = *entry.cells;
+  cells.open_sent -= entry.sent;
+  cells.open_received -= entry.received;
+  cells.closed_sent += entry.sent;
+  cells.closed_received += entry.received;
+  cells.open_sockets.fetch_sub(1, std::memory_order_relaxed);
+  publish(cells);
+  return entries.erase(it);
+}
+
+void apply_destroyed(AccountingState& state, const std::vector<SocketRecord>& records) {
+  for (const SocketRecord& record : records) {
+    const auto it = state.entries.find(record.cookie);
+    if (it != state.entries.end()) {
+      finalize_entry(state.entries, it, &record.counters);
+    }
+  }
+}
+
+// Applies a dump of one source. With `reconcile`, tracked sockets missing from the dump are
+// taken as closed with the counts read so far, because their destroy messages were lost.
+void apply_dump(AccountingState& state, std::uint64_t source_id,
+                const std::vector<SocketRecord>& records, bool reconcile) {
+  std::unordered_set<std::uint64_t> seen;
+  for (const SocketRecord& record : records) {
+    const auto it = state.entries.find(record.cookie);
+    if (it != state.entries.end() && it->second.source_id == source_id) {
+      update_entry(it->second, record.counters);
+      seen.insert(record.cookie);
+    }
+  }
+  if (!reconcile) {
+    return;
+  }
+  for (auto it = state.entries.begin(); it != state.entries.end();) {
+    const bool missing = it->second.source_id == source_id && !seen.contains(it->first);
+    it = missing ? finalize_entry(state.entries, it, nullptr) : std::next(it);
+  }
+}
+
+// Dumps both address families; IPv6 sockets with IPv4-mapped addresses are in the AF_INET6
+// dump. Returns 0 or the first negative errno, with the records of the dumps that worked.
+int dump_source(SockDiagSource& source, std::vector<SocketRecord>& records) {
+  const int v4 = source.dump(AF_INET, records);
+  const int v6 = source.dump(AF_INET6, records);
+  return v4 < 0 ? v4 : v6;
+}
+
+void report_dump_failure(AccountingState& state, std::uint64_t source_id, int error) {
+  state.count_error(ErrorKind::sock_diag, 1);
+  log().warn(
+      "reading TCP socket counters of sock_diag source {} failed: {}; byte counts of its "
+      "open sockets stay at their last values until a later scrape succeeds",
+      source_id, std::strerror(-error));
+}
+
+void reconcile_source(AccountingState& state, std::uint64_t source_id,
+                      const std::shared_ptr<SockDiagSource>& source) {
+  const std::lock_guard dump_lock(state.dump_mutex);
+  std::vector<SocketRecord> records;
+  const int error = dump_source(*source, records);
+  if (error < 0) {
+    report_dump_failure(state, source_id, error);
+    return;
+  }
+  const std::lock_guard lock(state.mutex);
+  apply_dump(state, source_id, records, true);
+}
+
+void report_overrun(AccountingState& state, std::uint64_t source_id, int buffer_bytes) {
+  state.count_error(ErrorKind::sock_diag_overrun, 1);
+  const auto now = std::chrono::steady_clock::now();
+  ++state.overruns_not_logged;
+  if (now - state.last_overrun_log < kOverrunLogInterval) {
+    return;
+  }
+  log().warn(
+      "{} sock_diag destroy overruns (source {}, receive buffer {} bytes): final byte "
+      "counts of TCP sockets that closed meanwhile were lost and are counted as last read; "
+      "raise net.core.rmem_max to enlarge the buffer",
+      state.overruns_not_logged, source_id, buffer_bytes);
+  state.overruns_not_logged = 0;
+  state.last_overrun_log = now;
+}
+
+void drain_source(AccountingState& state, std::uint64_t source_id) {
+  std::vector<SocketRecord> records;
+  std::uint64_t malformed = 0;
+  std::shared_ptr<SockDiagSource> source;
+  int status = 0;
+  {
+    const std::lock_guard lock(state.mutex);
+    const auto found = state.sources.find(source_id);
+    if (found == state.sources.end()) {
+      return;
+    }
+    source = found->second;
+    status = source->read_destroyed(records, malformed);
+    apply_destroyed(state, records);
+    if (status == -ENOBUFS) {
+      report_overrun(state, source_id, source->destroy_buffer_bytes());
+    }
+  }
+  if (malformed > 0) {
+    state.count_error(ErrorKind::sock_diag, malformed);
+  }
+  if (status == -ENOBUFS) {
+    reconcile_source(state, source_id, source);
+  } else if (status < 0) {
+    state.count_error(ErrorKind::sock_diag, 1);
+    log().warn("reading sock_diag destroy messages of source {} failed: {}", source_id,
+               std::strerror(-status));
+  }
+}
+
+}  // namespace
+
+TcpSource::TcpSource(std::weak_ptr<AccountingState> state, std::uint64_t id)
+    : state_(std::move(state)), id_(id) {}
+
+TcpSource::~TcpSource() {
+  const auto state = state_.lock();
+  if (state == nullptr) {
+    return;
+  }
+  const std::lock_guard dump_lock(state->dump_mutex);
+  const std::lock_guard lock(state->mutex);
+  const auto found = state->sources.find(id_);
+  if (found == state->sources.end()) {
+    return;
+  }
+  (void)epoll_ctl(state->epoll_fd, EPOLL_CTL_DEL, found->second->destroy_fd(), nullptr);
+  for (auto it = state->entries.begin(); it != state->entries.end();) {
+    it = it->second.source_id == id_ ? finalize_entry(state->entries, it, nullptr) : std::next(it);
+  }
+  state->sources.erase(found);
+}
+
+ByteAccounting::ByteAccounting(ErrorCounter count_error)
+    : state_(std::make_shared<AccountingState>()) {
+  state_->count_error = std::move(count_error);
+  state_->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  state_->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (state_->epoll_fd < 0 || state_->wake_fd < 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "creating the sock_diag reader's epoll or eventfd failed");
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = kWakeId;
+  if (epoll_ctl(state_->epoll_fd, EPOLL_CTL_ADD, state_->wake_fd, &event) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "registering the sock_diag reader's eventfd failed");
+  }
+  reader_ = std::thread([this] { read_destroy_messages(); });
+}
+
+ByteAccounting::~ByteAccounting() {
+  state_->stopping.store(true);
+  const std::uint64_t one = 1;
+  (void)write(state_->wake_fd, &one, sizeof one);
+  reader_.join();
+}
+
+std::shared_ptr<TcpSource> ByteAccounting::add_source(std::unique_ptr<SockDiagSource> source) {
+  const std::lock_guard lock(state_->mutex);
+  const std::uint64_t id = state_->next_source_id++;
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = id;
+  if (epoll_ctl(state_->epoll_fd, EPOLL_CTL_ADD, source->destroy_fd(), &event) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "registering a sock_diag destroy socket with the reader failed");
+  }
+  log().debug("sock_diag source {}: destroy receive buffer {} bytes", id,
+              source->destroy_buffer_bytes());
+  state_->sources.emplace(id, std::move(source));
+  return std::shared_ptr<TcpSource>(new TcpSource(state_, id));
+}
+
+void ByteAccounting::track(const TcpSource& source, std::uint64_t cookie,
+                           std::shared_ptr<TrafficCells> cells, Opening opening) {
+  if (source.state_.lock() != state_) {
+    throw std::invalid_argument("the TCP source belongs to another metrics instance");
+  }
+  if (cells == nullptr || cells->retired.load(std::memory_order_relaxed)) {
+    return;
+  }
+  const std::lock_guard lock(state_->mutex);
+  if (!state_->sources.contains(source.id_)) {
+    return;
+  }
+  Entry entry{source.id_, cells, opening == Opening::active, 0, 0};
+  if (state_->entries.try_emplace(cookie, std::move(entry)).second) {
+    cells->open_sockets.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void ByteAccounting::refresh() {
+  const std::lock_guard dump_lock(state_->dump_mutex);
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<SockDiagSource>>> targets;
+  {
+    const std::lock_guard lock(state_->mutex);
+    std::unordered_set<std::uint64_t> sources_to_dump;
+    for (auto it = state_->entries.begin(); it != state_->entries.end();) {
+      if (it->second.cells->retired.load(std::memory_order_relaxed)) {
+        it = finalize_entry(state_->entries, it, nullptr);
+        continue;
+      }
+      sources_to_dump.insert(it->second.source_id);
+      ++it;
+    }
+    for (const std::uint64_t id : sources_to_dump) {
+      targets.emplace_back(id, state_->sources.at(id));
+    }
+  }
+  for (const auto& [id, source] : targets) {
+    std::vector<SocketRecord> records;
+    const int error = dump_source(*source, records);
+    if (error < 0) {
+      report_dump_failure(*state_, id, error);
+    }
+    const std::lock_guard lock(state_->mutex);
+    apply_dump(*state_, id, records, false);
+  }
+}
+
+std::size_t ByteAccounting::tracked() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->entries.size();
+}
+
+void ByteAccounting::read_destroy_messages() {
+  constexpr int kMaxEvents = 16;
+  std::array<epoll_event, kMaxEvents> events{};
+  while (!state_->stopping.load()) {
+    const int ready = epoll_wait(state_->epoll_fd, events.data(), kMaxEvents, -1);
+    if (ready < 0 && errno == EINTR) {
+      continue;
+    }
+    if (ready < 0) {
+      // Other failures (EBADF, EFAULT, EINVAL) would repeat on every retry.
+      log().error("the sock_diag reader stopped: epoll_wait failed: {}", std::strerror(errno));
+      state_->count_error(ErrorKind::sock_diag, 1);
+      return;
+    }
+    for (int i = 0; i < ready; ++i) {
+      if (events[i].data.u64 != kWakeId) {
+        drain_source(*state_, events[i].data.u64);
+      }
+    }
+  }
+}
+
+}  // namespace sockgate::metrics

@@ -1,0 +1,76 @@
+// Byte accounting of TCP sockets by cookie, without holding any descriptor of them.
+//
+// The core registers a socket with its cookie and rule when it makes it. Open sockets are read
+// by a sock_diag dump of their source when metrics are collected. Closed sockets are counted
+// from the destroy messages that a reader thread takes from each source as they arrive, so a
+// socket that lives between two scrapes is counted in full. A rule's counter is the final count
+// of its closed sockets plus the latest count of its open ones, and never decreases.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "metrics/families.hpp"
+#include "metrics/rule_series.hpp"
+#include "metrics/sock_diag.hpp"
+
+namespace sockgate::metrics {
+
+// Side of a connection that sent the SYN: a socket that connected (active), or one that
+// accept returned (passive).
+enum class Opening : std::uint8_t { active, passive };
+
+struct AccountingState;
+
+// A network namespace whose TCP sockets can be tracked. Dropping the last reference stops its
+// tracking: its sockets keep the counts read so far, and its netlink sockets are closed.
+class TcpSource {
+ public:
+  TcpSource(const TcpSource&) = delete;
+  TcpSource& operator=(const TcpSource&) = delete;
+  ~TcpSource();
+
+ private:
+  friend class ByteAccounting;
+  TcpSource(std::weak_ptr<AccountingState> state, std::uint64_t id);
+
+  std::weak_ptr<AccountingState> state_;
+  std::uint64_t id_;
+};
+
+class ByteAccounting {
+ public:
+  using ErrorCounter = std::function<void(ErrorKind, std::uint64_t)>;
+
+  // Starts the thread that reads destroy messages. `count_error` is called from that thread
+  // and from refresh().
+  explicit ByteAccounting(ErrorCounter count_error);
+  ByteAccounting(const ByteAccounting&) = delete;
+  ByteAccounting& operator=(const ByteAccounting&) = delete;
+  ~ByteAccounting();
+
+  std::shared_ptr<TcpSource> add_source(std::unique_ptr<SockDiagSource> source);
+
+  // Starts counting the socket `cookie` of `source` into `cells`. Call it before anything else
+  // can close the socket (before installing it into the container), because the final counts
+  // of a socket that closed before it was tracked are lost. Ignores a cookie already tracked,
+  // null or retired cells, and a source that was dropped.
+  void track(const TcpSource& source, std::uint64_t cookie, std::shared_ptr<TrafficCells> cells,
+             Opening opening);
+
+  // Reads the counts of the open tracked sockets from the kernel and publishes them.
+  void refresh();
+
+  // Tracked sockets that are still open.
+  std::size_t tracked() const;
+
+ private:
+  void read_destroy_messages();
+
+  std::shared_ptr<AccountingState> state_;
+  std::thread reader_;
+};
+
+}  // namespace sockgate::metrics
