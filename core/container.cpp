@@ -1,0 +1,230 @@
+#include "core/container.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/gateway.hpp"
+#include "core/kernel.hpp"
+#include "core/log.hpp"
+
+namespace sockgate {
+namespace {
+
+bool in_prefix(const rules::IpAddress& address, const char* network, unsigned length) {
+  return IpPrefix{*rules::IpAddress::parse(network), length}.contains(address);
+}
+
+// Destinations that are never the host's to reach for a container: its loopback and "this
+// host", multicast and broadcast, and IPv6 link-local addresses, which name its own links.
+bool always_local(const rules::IpAddress& address) {
+  if (address.is_v4()) {
+    return in_prefix(address, "127.0.0.0", 104) || in_prefix(address, "0.0.0.0", 104) ||
+           in_prefix(address, "224.0.0.0", 100) || in_prefix(address, "255.255.255.255", 128);
+  }
+  return address == rules::IpAddress{} || in_prefix(address, "::1", 128) ||
+         in_prefix(address, "ff00::", 8) || in_prefix(address, "fe80::", 10);
+}
+
+bool loopback_or_unspecified(const rules::IpAddress& address) {
+  if (address.is_v4()) {
+    return in_prefix(address, "127.0.0.0", 104) || in_prefix(address, "0.0.0.0", 128);
+  }
+  return address == rules::IpAddress{} || in_prefix(address, "::1", 128);
+}
+
+}  // namespace
+
+Container::Container(Gateway& gateway, ContainerInfo info, UniqueFd pidfd, NetnsState netns,
+                     std::unique_ptr<Notifier> notifier)
+    : gateway_(gateway),
+      info_(std::move(info)),
+      pidfd_(std::move(pidfd)),
+      netns_(std::move(netns)),
+      notifier_(std::move(notifier)) {
+  refresh_addresses();
+}
+
+Container::~Container() { stop(); }
+
+void Container::start() {
+  loop_ = std::thread([this] { run_loop(); });
+}
+
+void Container::stop() {
+  stopped_ = true;
+  if (!loop_.joinable()) {
+    return;
+  }
+  if (loop_.get_id() == std::this_thread::get_id()) {
+    loop_.detach();
+    return;
+  }
+  // A wake signal that lands just before the loop blocks in the ioctl is lost; repeat it until
+  // the loop has seen the flag.
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    notifier_->wake();
+    if (loop_finished_.load()) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  loop_.join();
+}
+
+bool Container::is_local(const rules::IpAddress& address) const {
+  if (always_local(address)) {
+    return true;
+  }
+  std::shared_ptr<const std::vector<IpPrefix>> prefixes;
+  {
+    std::lock_guard lock(mutex_);
+    prefixes = prefixes_;
+  }
+  return std::any_of(prefixes->begin(), prefixes->end(),
+                     [&](const IpPrefix& prefix) { return prefix.contains(address); });
+}
+
+bool Container::is_own_address(const rules::IpAddress& address) const {
+  if (loopback_or_unspecified(address)) {
+    return true;
+  }
+  std::shared_ptr<const std::vector<IpPrefix>> prefixes;
+  {
+    std::lock_guard lock(mutex_);
+    prefixes = prefixes_;
+  }
+  return std::any_of(prefixes->begin(), prefixes->end(), [&](const IpPrefix& prefix) {
+    return prefix.length == 128 && prefix.network == address;
+  });
+}
+
+void Container::refresh_addresses() {
+  auto prefixes = std::make_shared<std::vector<IpPrefix>>();
+  if (netns_.route_dump) {
+    try {
+      *prefixes = dump_interface_prefixes(netns_.route_dump.get());
+    } catch (const std::system_error& error) {
+      log().warn("container {}: cannot read its interface addresses: {}", info_.id,
+                 error.what());
+      gateway_.count_error(metrics::ErrorKind::sock_diag);
+    }
+  }
+  std::lock_guard lock(mutex_);
+  prefixes_ = std::move(prefixes);
+}
+
+void Container::add_published(PublishedPort port) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(published_, [&](const PublishedPort& old) {
+    return old.protocol == port.protocol && old.container_port == port.container_port;
+  });
+  published_.push_back(port);
+}
+
+std::optional<PublishedPort> Container::find_published(rules::Protocol protocol,
+                                                       std::uint16_t port) {
+  std::lock_guard lock(mutex_);
+  for (const PublishedPort& published : published_) {
+    if (published.protocol == protocol && published.container_port == port) {
+      return published;
+    }
+  }
+  return std::nullopt;
+}
+
+void Container::remove_published(std::uint64_t cookie) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(published_, [&](const PublishedPort& port) { return port.cookie == cookie; });
+}
+
+std::vector<PublishedPort> Container::published() const {
+  std::lock_guard lock(mutex_);
+  return published_;
+}
+
+std::shared_ptr<InFlightCall> Container::begin_in_flight(std::uint64_t notification,
+                                                         std::uint64_t socket_cookie,
+                                                         bool bypass) {
+  auto call = std::make_shared<InFlightCall>();
+  call->notification = notification;
+  call->socket_cookie = socket_cookie;
+  call->bypass = bypass;
+  std::lock_guard lock(mutex_);
+  in_flight_.push_back(call);
+  if (bypass) {
+    ++pending_bypasses_;
+  }
+  return call;
+}
+
+bool Container::join_in_flight(int socket_fd, std::uint64_t notification) {
+  if (pending_bypasses_.load() == 0) {
+    return false;
+  }
+  std::uint64_t cookie = socket_cookie(socket_fd);
+  std::lock_guard lock(mutex_);
+  for (const auto& call : in_flight_) {
+    if (call->bypass && !call->done && call->socket_cookie == cookie) {
+      call->notification = notification;
+      return true;
+    }
+  }
+  return false;
+}
+
+void Container::set_in_flight_worker(InFlightCall& call, pthread_t worker) {
+  std::lock_guard lock(mutex_);
+  call.worker = worker;
+}
+
+bool Container::abandon_if_gone(const std::shared_ptr<InFlightCall>& call) {
+  std::lock_guard lock(mutex_);
+  if (notifier_->valid(call->notification)) {
+    return false;
+  }
+  call->done = true;
+  in_flight_.remove(call);
+  if (call->bypass) {
+    --pending_bypasses_;
+  }
+  return true;
+}
+
+std::uint64_t Container::finish_in_flight(const std::shared_ptr<InFlightCall>& call) {
+  std::lock_guard lock(mutex_);
+  if (!call->done) {
+    call->done = true;
+    in_flight_.remove(call);
+    if (call->bypass) {
+      --pending_bypasses_;
+    }
+  }
+  return call->notification;
+}
+
+void Container::interrupt_abandoned_calls() {
+  std::lock_guard lock(mutex_);
+  for (const auto& call : in_flight_) {
+    if (call->bypass || call->done || call->interrupted || call->worker == pthread_t{}) {
+      continue;
+    }
+    if (!notifier_->valid(call->notification)) {
+      // The worker is blocked in connect() on the target's socket; the signal makes it return
+      // EINTR. The kernel goes on connecting in the background, as it does for the target.
+      ::pthread_kill(call->worker, wake_signal());
+      call->interrupted = true;
+    }
+  }
+}
+
+const rules::Subject& Container::subject(const rules::Policy& policy, std::uint64_t generation) {
+  if (generation != subject_generation_) {
+    subject_ = policy.subject(info_.labels);
+    subject_generation_ = generation;
+  }
+  return subject_;
+}
+
+}  // namespace sockgate

@@ -1,0 +1,274 @@
+#include "core/switcher.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/container.hpp"
+#include "core/gateway.hpp"
+#include "core/kernel.hpp"
+#include "core/log.hpp"
+#include "core/netns.hpp"
+
+namespace sockgate {
+namespace {
+
+// How often a worker waiting for a connect checks that its target still waits too.
+constexpr int kWaitSliceMilliseconds = 500;
+
+int connect_errno(int fd, const SocketAddress& address) {
+  return ::connect(fd, address.get(), address.length) == 0 ? 0 : errno;
+}
+
+// The connect timeout of a blocking socket (SO_SNDTIMEO); -1 for none.
+long long send_timeout_milliseconds(int socket) {
+  timeval timeout{};
+  socklen_t length = sizeof timeout;
+  if (::getsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &timeout, &length) != 0) {
+    return -1;
+  }
+  long long milliseconds = timeout.tv_sec * 1000LL + timeout.tv_usec / 1000;
+  return milliseconds > 0 ? milliseconds : -1;
+}
+
+// Gives the host socket the container socket's file status: blocking or not.
+void match_file_flags(const Call& call, int host) {
+  int flags = ::fcntl(host, F_GETFL);
+  if (call.blocking) {
+    ::fcntl(host, F_SETFL, flags & ~O_NONBLOCK);
+  }
+}
+
+// Installs `host` over the target's descriptor and answers with `result`.
+void install_and_answer(Call& call, UniqueFd host, int result) {
+  match_file_flags(call, host.get());
+  bool cloexec = remote_cloexec(call.tid, call.call.fd).value_or(false);
+  int installed = call.container->notifier().install_fd(call.id, host.get(), call.call.fd,
+                                                        cloexec);
+  if (installed == -ENOENT) {
+    log().debug("container {}: pid {} went away before its socket was switched",
+                call.container->info().id, call.tid);
+    return;
+  }
+  if (installed < 0) {
+    log().error("container {}: installing the host socket as fd {} of pid {} failed: {}",
+                call.container->info().id, call.call.fd, call.tid, std::strerror(-installed));
+    call.container->gateway().count_error(metrics::ErrorKind::install);
+    answer(call, -installed);
+    return;
+  }
+  call.container->gateway().socket_installed(call, host.get());
+  answer(call, result);
+}
+
+// Makes the host socket for a bypass with the container socket's options and bound port.
+// Returns the socket, or -errno after logging why.
+int make_host_socket(Call& call, UniqueFd& host) {
+  host.reset(::socket(call.domain, call.type | SOCK_NONBLOCK | SOCK_CLOEXEC, call.protocol));
+  if (!host) {
+    int error = errno;
+    log().warn("container {}: cannot make a host socket for {}: {}", call.container->info().id,
+               call.address.to_string(), std::strerror(error));
+    call.container->gateway().count_error(metrics::ErrorKind::host_socket);
+    return -error;
+  }
+  OptionValues options = read_socket_options(call.socket.get(), call.kind);
+  auto refused = carry_socket_options(host.get(), call.kind, options,
+                                      call.container->option_defaults(call.kind));
+  for (const std::string& option : refused) {
+    log().debug("container {}: the host refused {} on a switched socket",
+                call.container->info().id, option);
+  }
+  return 0;
+}
+
+// Binds the host socket to the port the container socket was bound to, if any.
+int reproduce_bound_port(Call& call, int host) {
+  SocketAddress local;
+  local.length = sizeof local.storage;
+  if (::getsockname(call.socket.get(), local.get(), &local.length) != 0 || local.port() == 0) {
+    return 0;
+  }
+  SocketAddress any = SocketAddress::any(call.domain, local.port());
+  if (::bind(host, any.get(), any.length) != 0) {
+    int error = errno;
+    log().warn("container {}: its socket was bound to port {}, which is taken on the host: {}",
+               call.container->info().id, local.port(), std::strerror(error));
+    return -error;
+  }
+  return 0;
+}
+
+// Waits in a worker for a bypass connect on a blocking socket, then installs and answers.
+void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host) {
+  Container& container = *call->container;
+  auto in_flight = container.begin_in_flight(call->id, socket_cookie(call->socket.get()), true);
+  long long timeout = send_timeout_milliseconds(call->socket.get());
+  container.gateway().workers().submit([call, host, in_flight, timeout] {
+    Container& owner = *call->container;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
+    bool timed_out = false;
+    for (;;) {
+      pollfd entry{host->get(), POLLOUT, 0};
+      if (::poll(&entry, 1, kWaitSliceMilliseconds) > 0) {
+        break;
+      }
+      if (timeout >= 0 && std::chrono::steady_clock::now() >= deadline) {
+        timed_out = true;
+        break;
+      }
+      if (owner.abandon_if_gone(in_flight)) {
+        return;  // the target is gone: closing the host socket abandons the connect
+      }
+    }
+    call->id = owner.finish_in_flight(in_flight);
+    if (timed_out) {
+      // The kernel answers a blocking connect that outlived SO_SNDTIMEO with EINPROGRESS and
+      // keeps connecting; so does the installed host socket.
+      install_and_answer(*call, std::move(*host), EINPROGRESS);
+      return;
+    }
+    int error = 0;
+    socklen_t length = sizeof error;
+    ::getsockopt(host->get(), SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error != 0) {
+      answer(*call, error);
+      return;
+    }
+    install_and_answer(*call, std::move(*host), 0);
+  });
+}
+
+// Performs a connect on a blocking socket of the target in a worker.
+void connect_in_worker(std::shared_ptr<Call> call) {
+  Container& container = *call->container;
+  auto in_flight = container.begin_in_flight(call->id, 0, false);
+  container.gateway().workers().submit([call, in_flight] {
+    Container& owner = *call->container;
+    owner.set_in_flight_worker(*in_flight, ::pthread_self());
+    int error = connect_errno(call->socket.get(), call->address);
+    owner.finish_in_flight(in_flight);
+    if (error == EINTR && !owner.notifier().valid(call->id)) {
+      return;  // interrupted by the housekeeping because the target went away
+    }
+    answer(*call, error);
+  });
+}
+
+}  // namespace
+
+void answer(Call& call, int error) {
+  call.container->gateway().call_answered(call);
+  if (!call.container->notifier().respond(call.id, 0, error)) {
+    log().debug("container {}: pid {} went away before its call was answered",
+                call.container->info().id, call.tid);
+  }
+}
+
+void perform_on_socket(Call& call) {
+  if (call.call.operation == rules::Operation::bind) {
+    int result = ::bind(call.socket.get(), call.address.get(), call.address.length);
+    answer(call, result == 0 ? 0 : errno);
+    return;
+  }
+  if (call.event && call.type == SOCK_STREAM) {
+    call.container->gateway().socket_passed(call);
+  }
+  if (!call.blocking) {
+    answer(call, connect_errno(call.socket.get(), call.address));
+    return;
+  }
+  connect_in_worker(std::make_shared<Call>(std::move(call)));
+}
+
+void bypass_connect(Call& call, const SocketAddress& destination) {
+  UniqueFd host;
+  if (int error = make_host_socket(call, host); error < 0) {
+    answer(call, -error);
+    return;
+  }
+  if (int error = reproduce_bound_port(call, host.get()); error < 0) {
+    answer(call, -error);
+    return;
+  }
+  int error = connect_errno(host.get(), destination);
+  if (error == 0) {
+    install_and_answer(call, std::move(host), 0);
+  } else if (error != EINPROGRESS) {
+    answer(call, error);
+  } else if (!call.blocking) {
+    install_and_answer(call, std::move(host), EINPROGRESS);
+  } else {
+    wait_for_bypass(std::make_shared<Call>(std::move(call)),
+                    std::make_shared<UniqueFd>(std::move(host)));
+  }
+}
+
+void bypass_bind(Call& call, const SocketAddress& host_address) {
+  UniqueFd host;
+  if (int error = make_host_socket(call, host); error < 0) {
+    answer(call, -error);
+    return;
+  }
+  if (::bind(host.get(), host_address.get(), host_address.length) != 0) {
+    int error = errno;
+    log().warn("container {}: cannot publish {} on the host (rule {}): {}",
+               call.container->info().id, host_address.to_string(),
+               call.container->gateway().rule_name(call), std::strerror(error));
+    call.container->gateway().count_error(metrics::ErrorKind::host_socket);
+    answer(call, error);
+    return;
+  }
+  PublishedPort published;
+  published.protocol = call.event->protocol;
+  published.container_port = call.event->port;
+  published.host = host_address;
+  published.cookie = socket_cookie(host.get());
+  int host_fd = host.get();
+  SocketAddress bound;
+  bound.length = sizeof bound.storage;
+  if (::getsockname(host_fd, bound.get(), &bound.length) == 0) {
+    published.host = bound;
+  }
+  call.container->add_published(published);
+  install_and_answer(call, std::move(host), 0);
+}
+
+void pass_on_new_container_socket(Call& call) {
+  SocketRequest request{call.domain, call.type, call.protocol};
+  std::vector<UniqueFd> made;
+  try {
+    made = open_sockets_in_netns(call.container->pidfd(), std::span(&request, 1));
+  } catch (const std::system_error& error) {
+    log().error("container {}: cannot make a socket in its network namespace to pass {}: {}",
+                call.container->info().id, call.address.to_string(), error.what());
+    call.container->gateway().count_error(metrics::ErrorKind::host_socket);
+    answer(call, EACCES);
+    return;
+  }
+  UniqueFd inside = std::move(made.front());
+  OptionValues options = read_socket_options(call.socket.get(), call.kind);
+  carry_socket_options(inside.get(), call.kind, options, call.container->option_defaults(call.kind));
+  if (!call.blocking) {
+    ::fcntl(inside.get(), F_SETFL, ::fcntl(inside.get(), F_GETFL) | O_NONBLOCK);
+  }
+  bool cloexec = remote_cloexec(call.tid, call.call.fd).value_or(false);
+  int installed = call.container->notifier().install_fd(call.id, inside.get(), call.call.fd,
+                                                        cloexec);
+  if (installed < 0) {
+    if (installed != -ENOENT) {
+      answer(call, -installed);
+    }
+    return;
+  }
+  call.socket = std::move(inside);
+  call.home = SocketHome::container;
+  perform_on_socket(call);
+}
+
+}  // namespace sockgate
