@@ -20,8 +20,8 @@ struct LabelCondition {
   std::string key;
   std::string value;
 
-  // `label k=v` holds when k is present with value v; `label k!=v` when k is absent or has
-  // another value; `label k` when k is present with any value.
+  // Evaluates the condition. `label k=v` is true when k is present with value v, and
+  // `label k!=v` when k is absent or has another value. `label k` is true when k is present.
   bool holds(const LabelSet& labels) const;
   friend bool operator==(const LabelCondition&, const LabelCondition&) = default;
 };

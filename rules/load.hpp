@@ -29,7 +29,7 @@ struct LoadResult {
   parser::Diagnostics diagnostics;
   // The loaded texts, for formatting the diagnostics.
   parser::Sources sources;
-  // Where the default action comes from: FILE:LINE, "configuration" or "built-in pass".
+  // Origin of the default action: FILE:LINE, "configuration" or "built-in pass".
   std::string default_origin;
 
   bool ok() const noexcept { return policy != nullptr; }
@@ -37,7 +37,7 @@ struct LoadResult {
   std::string format_diagnostics() const;
 };
 
-// Parses, checks and compiles a policy. Never throws: every failure is a diagnostic.
+// Parses, checks and compiles a policy. Failures, std::exception included, become diagnostics.
 LoadResult load_policy(const LoadOptions& options);
 
 // The same from text, named `name` in messages (for tests and generated policies).

@@ -25,7 +25,7 @@ std::optional<std::uint16_t> parse_port(std::string_view digits) {
   return static_cast<std::uint16_t>(value);
 }
 
-// Splits off "[ADDRESS]:" or "ADDRESS:" when the rest still holds HOST_PORT:CONTAINER_PORT.
+// Splits off "[ADDRESS]:" or "ADDRESS:" when HOST_PORT:CONTAINER_PORT follows it.
 std::variant<std::optional<IpAddress>, std::string> take_address(std::string_view& rest,
                                                                  std::string_view text) {
   if (rest.starts_with('[')) {

@@ -25,7 +25,7 @@ struct PublishSpec {
 };
 
 // Parses the text of one `--publish` flag, such as "8080:80", "127.0.0.1:8080:80/tcp" or
-// "[::1]:5353:53/udp". On bad input returns a message that quotes the text and says what is
+// "[::1]:5353:53/udp". On bad input returns a message that quotes the text and explains what is
 // wrong.
 std::variant<PublishSpec, std::string> parse_publish_spec(std::string_view text);
 

@@ -1,8 +1,8 @@
 // rules/: the rule model, the compiler, the matcher, and the handle swapped on reload.
 //
 // In: rule files (parsed and checked by parser/), `--publish` flags and the configuration's
-// default action. Out: an immutable Policy (policy.hpp) that the switching core asks for each
-// intercepted call, plus every diagnostic of the load.
+// default action. Out: an immutable Policy (policy.hpp) that decides each intercepted call for
+// the switching core, plus every diagnostic of the load.
 //
 // Flow: load_policy parses the files, runs the meaning check, and compiles a program without
 // errors into a CompiledPolicy. The compiler resolves sets, `!` items and scopes into one

@@ -7,10 +7,10 @@ namespace sockgate::rules {
 
 namespace {
 
-// True when `condition` holds for every label set for which all of `given` hold.
-bool implied_by(const LabelCondition& condition, std::span<const LabelCondition> given) {
+// True when `condition` is true for every label set for which all of `known_true` are true.
+bool implied_by(const LabelCondition& condition, std::span<const LabelCondition> known_true) {
   using Kind = LabelCondition::Kind;
-  return std::any_of(given.begin(), given.end(), [&](const LabelCondition& known) {
+  return std::any_of(known_true.begin(), known_true.end(), [&](const LabelCondition& known) {
     if (known.key != condition.key) {
       return false;
     }
@@ -68,8 +68,8 @@ void report_unreachable_rules(const CompiledPolicy& policy,
                                                 "everything the others include");
       continue;
     }
-    // Any rule that covers this one matches one point of it in particular; the index finds the
-    // earlier rules that match that point, so only those get the full comparison.
+    // A rule that covers this one also matches its first point. The index finds the earlier
+    // rules that match that point, so only those get the full comparison.
     const Uint128 address = shape.addresses.intervals().front().low;
     const std::uint32_t port = shape.ports.intervals().front().low;
     policy.index().for_each_match_before(address, port, *slot, later, [&](std::uint32_t earlier) {
