@@ -34,6 +34,8 @@ struct Entry {
   std::uint64_t source_id = 0;
   std::shared_ptr<TrafficCells> cells;
   bool active_open = true;
+  // Order in which track() added the entry; a reconciling dump judges only older entries.
+  std::uint64_t serial = 0;
   // Latest payload counts of this socket, already part of cells->open_sent/open_received.
   std::uint64_t sent = 0;
   std::uint64_t received = 0;
@@ -55,6 +57,7 @@ struct AccountingState {
   std::unordered_map<std::uint64_t, std::shared_ptr<SockDiagSource>> sources;
   Entries entries;
   std::uint64_t next_source_id = 1;
+  std::uint64_t next_serial = 1;
   std::chrono::steady_clock::time_point last_overrun_log{};
   std::uint64_t overruns_not_logged = 0;
 
@@ -118,10 +121,11 @@ void apply_destroyed(AccountingState& state, const std::vector<SocketRecord>& re
   }
 }
 
-// Applies a dump of one source. With `reconcile`, tracked sockets missing from the dump are
-// taken as closed with the counts read so far, because their destroy messages were lost.
+// Applies a dump of one source. With a reconcile serial, tracked sockets missing from the dump
+// are taken as closed with the counts read so far, because their destroy messages were lost.
+// Only entries older than the serial are judged, because the dump may predate the others.
 void apply_dump(AccountingState& state, std::uint64_t source_id,
-                const std::vector<SocketRecord>& records, bool reconcile) {
+                const std::vector<SocketRecord>& records, std::uint64_t reconcile_serial = 0) {
   std::unordered_set<std::uint64_t> seen;
   for (const SocketRecord& record : records) {
     const auto it = state.entries.find(record.cookie);
@@ -130,11 +134,13 @@ void apply_dump(AccountingState& state, std::uint64_t source_id,
       seen.insert(record.cookie);
     }
   }
-  if (!reconcile) {
+  if (reconcile_serial == 0) {
     return;
   }
   for (auto it = state.entries.begin(); it != state.entries.end();) {
-    const bool missing = it->second.source_id == source_id && !seen.contains(it->first);
+    const Entry& entry = it->second;
+    const bool missing = entry.source_id == source_id && entry.serial < reconcile_serial &&
+                         !seen.contains(it->first);
     it = missing ? finalize_entry(state.entries, it, nullptr) : std::next(it);
   }
 }
@@ -158,6 +164,11 @@ void report_dump_failure(AccountingState& state, std::uint64_t source_id, int er
 void reconcile_source(AccountingState& state, std::uint64_t source_id,
                       const std::shared_ptr<SockDiagSource>& source) {
   const std::lock_guard dump_lock(state.dump_mutex);
+  std::uint64_t serial = 0;
+  {
+    const std::lock_guard lock(state.mutex);
+    serial = state.next_serial;
+  }
   std::vector<SocketRecord> records;
   const int error = dump_source(*source, records);
   if (error < 0) {
@@ -165,7 +176,7 @@ void reconcile_source(AccountingState& state, std::uint64_t source_id,
     return;
   }
   const std::lock_guard lock(state.mutex);
-  apply_dump(state, source_id, records, true);
+  apply_dump(state, source_id, records, serial);
 }
 
 void report_overrun(AccountingState& state, std::uint64_t source_id, int buffer_bytes) {
@@ -189,6 +200,7 @@ void drain_source(AccountingState& state, std::uint64_t source_id) {
   std::uint64_t malformed = 0;
   std::shared_ptr<SockDiagSource> source;
   int status = 0;
+  bool overrun = false;
   {
     const std::lock_guard lock(state.mutex);
     const auto found = state.sources.find(source_id);
@@ -196,18 +208,24 @@ void drain_source(AccountingState& state, std::uint64_t source_id) {
       return;
     }
     source = found->second;
-    status = source->read_destroyed(records, malformed);
+    // After an overrun the kernel reports no further loss until the queue was read empty, so
+    // drain it before the reconciling dump: a loss after that is reported again.
+    do {
+      status = source->read_destroyed(records, malformed);
+      overrun = overrun || status == -ENOBUFS;
+    } while (status == -ENOBUFS);
     apply_destroyed(state, records);
-    if (status == -ENOBUFS) {
+    if (overrun) {
       report_overrun(state, source_id, source->destroy_buffer_bytes());
     }
   }
   if (malformed > 0) {
     state.count_error(ErrorKind::sock_diag, malformed);
   }
-  if (status == -ENOBUFS) {
+  if (overrun) {
     reconcile_source(state, source_id, source);
-  } else if (status < 0) {
+  }
+  if (status < 0) {
     state.count_error(ErrorKind::sock_diag, 1);
     log().warn("reading sock_diag destroy messages of source {} failed: {}", source_id,
                std::strerror(-status));
@@ -291,7 +309,7 @@ void ByteAccounting::track(const TcpSource& source, std::uint64_t cookie,
   if (!state_->sources.contains(source.id_)) {
     return;
   }
-  Entry entry{source.id_, cells, opening == Opening::active, 0, 0};
+  Entry entry{source.id_, cells, opening == Opening::active, state_->next_serial++, 0, 0};
   if (state_->entries.try_emplace(cookie, std::move(entry)).second) {
     cells->open_sockets.fetch_add(1, std::memory_order_relaxed);
   }
@@ -322,7 +340,7 @@ void ByteAccounting::refresh() {
       report_dump_failure(*state_, id, error);
     }
     const std::lock_guard lock(state_->mutex);
-    apply_dump(*state_, id, records, false);
+    apply_dump(*state_, id, records);
   }
 }
 

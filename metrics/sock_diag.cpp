@@ -18,9 +18,6 @@
 namespace sockgate::metrics {
 namespace {
 
-// Receive buffer requested for the destroy socket. Without CAP_NET_ADMIN the kernel caps it at
-// net.core.rmem_max.
-constexpr int kDestroyBufferBytes = 8 << 20;
 // Larger than any netlink datagram the kernel builds for a dump (it caps them near 32 KiB).
 constexpr std::size_t kReceiveBufferBytes = 64 << 10;
 
@@ -64,14 +61,14 @@ void check_sock_diag_fd(int fd, const char* role) {
   }
 }
 
-void subscribe_destroy_groups(mnl_socket* socket) {
+void subscribe_destroy_groups(mnl_socket* socket, int buffer_bytes) {
   for (int group : {SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET6_TCP_DESTROY}) {
     if (mnl_socket_setsockopt(socket, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
       throw errno_error("subscribing to the sock_diag TCP destroy group " + std::to_string(group) +
                         " failed");
     }
   }
-  int bytes = kDestroyBufferBytes;
+  int bytes = buffer_bytes;
   const int fd = mnl_socket_get_fd(socket);
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0) {
     // Unprivileged: the request is capped at net.core.rmem_max, which is not an error.
@@ -176,12 +173,12 @@ ParseResult parse_socket_message(const nlmsghdr* message, SocketRecord& record) 
   return ParseResult::no_info;
 }
 
-std::unique_ptr<SockDiagSource> SockDiagSource::open_current() {
+std::unique_ptr<SockDiagSource> SockDiagSource::open_current(int destroy_buffer_bytes) {
   mnl_socket* query = open_bound_socket();
   mnl_socket* destroy = nullptr;
   try {
     destroy = open_bound_socket();
-    subscribe_destroy_groups(destroy);
+    subscribe_destroy_groups(destroy, destroy_buffer_bytes);
   } catch (...) {
     mnl_socket_close(query);
     if (destroy != nullptr) {
@@ -205,7 +202,7 @@ std::unique_ptr<SockDiagSource> SockDiagSource::adopt(int query_fd, int destroy_
     }
     bind_if_unbound(query);
     bind_if_unbound(destroy);
-    subscribe_destroy_groups(destroy);
+    subscribe_destroy_groups(destroy, kDestroyBufferBytes);
   } catch (...) {
     // mnl_socket_close closes the descriptor of an adopted socket, so each fd closes once.
     query != nullptr ? (void)mnl_socket_close(query) : (void)close(query_fd);

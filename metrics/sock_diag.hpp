@@ -49,8 +49,13 @@ ParseResult parse_socket_message(const nlmsghdr* message, SocketRecord& record);
 // The two NETLINK_SOCK_DIAG sockets of one network namespace.
 class SockDiagSource {
  public:
+  // Receive buffer requested for the destroy socket. Without CAP_NET_ADMIN the kernel caps it
+  // at net.core.rmem_max.
+  static constexpr int kDestroyBufferBytes = 8 << 20;
+
   // Opens both sockets in the calling thread's network namespace. Throws std::system_error.
-  static std::unique_ptr<SockDiagSource> open_current();
+  static std::unique_ptr<SockDiagSource> open_current(
+      int destroy_buffer_bytes = kDestroyBufferBytes);
   // Takes ownership of two NETLINK_SOCK_DIAG sockets made in another network namespace, and
   // subscribes the second one to the TCP destroy groups. Closes both and throws
   // std::system_error when either is not a NETLINK_SOCK_DIAG socket or the subscription fails.
