@@ -49,7 +49,7 @@ struct PublishedPort {
 };
 
 // A call that waits in a worker (a connect on a blocking socket). `notification` is the one to
-// answer: a call restarted after a signal comes back as a new notification and replaces it.
+// respond to: a call restarted after a signal comes back as a new notification and replaces it.
 struct InFlightCall {
   std::uint64_t notification = 0;
   pthread_t worker{};
@@ -114,13 +114,13 @@ class Container : public std::enable_shared_from_this<Container> {
   std::shared_ptr<InFlightCall> begin_in_flight(std::uint64_t notification,
                                                 std::uint64_t socket_cookie, bool bypass);
   // Hands a restarted connect to the bypass still connecting for the socket `socket_fd`, which
-  // will answer `notification` instead of the interrupted one. False when there is none.
+  // will respond to `notification` instead of the interrupted one. False when there is none.
   bool join_in_flight(int socket_fd, std::uint64_t notification);
   void set_in_flight_worker(InFlightCall& call, pthread_t worker);
   // Ends the call if its notification is gone (and no restarted call joined it); returns
   // whether it did.
   bool abandon_if_gone(const std::shared_ptr<InFlightCall>& call);
-  // Ends the call and returns the notification to answer; no call can join it afterwards.
+  // Ends the call and returns the notification to respond to; no call can join it afterwards.
   std::uint64_t finish_in_flight(const std::shared_ptr<InFlightCall>& call);
   // Interrupts workers blocked in a connect whose notification is gone.
   void interrupt_abandoned_calls();

@@ -335,7 +335,7 @@ void Gateway::socket_passed(const Call& call) {
                          call.decision.rule);
 }
 
-void Gateway::call_answered(const Call& call) {
+void Gateway::response_sent(const Call& call) {
   metrics_->observe_notification(std::chrono::steady_clock::now() - call.started);
 }
 

@@ -88,7 +88,7 @@ class Gateway {
   // its bytes count towards the call's rule.
   void socket_installed(const Call& call, int host_socket);
   void socket_passed(const Call& call);
-  void call_answered(const Call& call);
+  void response_sent(const Call& call);
   void count_error(metrics::ErrorKind kind);
   std::string rule_name(const Call& call) const;
 

@@ -11,7 +11,7 @@
 //  3. asks the policy for a decision on its own copy of the address;
 //  4. carries the decision out itself: it connects or binds the socket the decision picked (a
 //     new host socket for bypass, the target's own socket for pass) with that same copy, and
-//     answers with the result. A bypassed socket is installed over the target's descriptor with
+//     responds with the result. A bypassed socket is installed over the target's descriptor with
 //     SECCOMP_IOCTL_NOTIF_ADDFD, after which the kernel moves its data with no gateway involved.
 //
 // No call whose outcome depends on the address is ever continued: the kernel would read the
@@ -83,7 +83,7 @@ SocketKind socket_kind(int domain, int type) {
 }
 
 // Reads what the call is about: the target's socket and a copy of its address. Returns 0 when
-// the call should be decided, -errno to answer with that error, or 1 when it has been dealt
+// the call should be decided, -errno to fail it with that error, or 1 when it has been dealt
 // with (continued, or the target is gone).
 int inspect(Call& call) {
   if (call.call.socketcall_args) {
@@ -256,7 +256,7 @@ SocketAddress host_bind_address(const Call& call) {
 
 void carry_out_connect(Call& call) {
   if (call.type == SOCK_STREAM && tcp_in_progress_or_connected(call.socket.get())) {
-    perform_on_socket(call);  // EISCONN or EALREADY, exactly as the kernel answers them
+    perform_on_socket(call);  // EISCONN or EALREADY, exactly as the kernel returns them
     return;
   }
   if (auto redirect = published_redirect(call)) {
@@ -281,7 +281,7 @@ void carry_out_connect(Call& call) {
 
 void carry_out_bind(Call& call) {
   if (already_bound(call.socket.get())) {
-    perform_on_socket(call);  // EINVAL, as the kernel answers a second bind
+    perform_on_socket(call);  // EINVAL, as the kernel returns for a second bind
     return;
   }
   bool bypass = call.decision.action == rules::Action::bypass && call.home != SocketHome::foreign;
@@ -310,7 +310,7 @@ void decide_and_carry_out(Call& call) {
   call.container->gateway().record_decision(call);
 
   if (call.decision.action == rules::Action::deny) {
-    answer(call, call.decision.error);
+    send_response(call, call.decision.error);
   } else if (call.call.operation == rules::Operation::connect) {
     carry_out_connect(call);
   } else {
@@ -328,7 +328,7 @@ void handle_notification(const std::shared_ptr<Container>& container,
   auto decoded = decode_socket_call(notification.data);
   if (!decoded) {
     log().error("container {}: notified of system call {} (arch {:#x}), which the filter does "
-                "not trap; answering ENOSYS",
+                "not trap; responding ENOSYS",
                 container->info().id, notification.data.nr, notification.data.arch);
     container->notifier().respond(call.id, 0, ENOSYS);
     return;
@@ -338,7 +338,7 @@ void handle_notification(const std::shared_ptr<Container>& container,
 
   int inspected = inspect(call);
   if (inspected < 0) {
-    answer(call, -inspected);
+    send_response(call, -inspected);
     return;
   }
   if (inspected > 0) {
@@ -346,7 +346,7 @@ void handle_notification(const std::shared_ptr<Container>& container,
   }
   if (call.call.operation == rules::Operation::connect && call.home == SocketHome::container &&
       container->join_in_flight(call.socket.get(), call.id)) {
-    // A restarted connect whose bypass is still connecting: the worker answers this one.
+    // A restarted connect whose bypass is still connecting: the worker responds to this one.
     return;
   }
   decide_and_carry_out(call);
@@ -378,7 +378,7 @@ void Container::run_loop() {
     try {
       handle_notification(self, notification);
     } catch (const std::exception& error) {
-      // Every expected failure is answered inside; this is a bug or resource exhaustion. Answer
+      // Every expected failure gets its response inside; this is a bug or resource exhaustion. Respond
       // so the target does not hang, and keep serving the others.
       log().error("container {}: handling a notification failed: {}", info_.id, error.what());
       gateway_.count_error(metrics::ErrorKind::notification);

@@ -44,8 +44,8 @@ void match_file_flags(const Call& call, int host) {
   }
 }
 
-// Installs `host` over the target's descriptor and answers with `result`.
-void install_and_answer(Call& call, UniqueFd host, int result) {
+// Installs `host` over the target's descriptor and responds with `result`.
+void install_and_respond(Call& call, UniqueFd host, int result) {
   match_file_flags(call, host.get());
   bool cloexec = remote_cloexec(call.tid, call.call.fd).value_or(false);
   int installed = call.container->notifier().install_fd(call.id, host.get(), call.call.fd,
@@ -59,11 +59,11 @@ void install_and_answer(Call& call, UniqueFd host, int result) {
     log().error("container {}: installing the host socket as fd {} of pid {} failed: {}",
                 call.container->info().id, call.call.fd, call.tid, std::strerror(-installed));
     call.container->gateway().count_error(metrics::ErrorKind::install);
-    answer(call, -installed);
+    send_response(call, -installed);
     return;
   }
   call.container->gateway().socket_installed(call, host.get());
-  answer(call, result);
+  send_response(call, result);
 }
 
 // Makes the host socket for a bypass with the container socket's options and bound port.
@@ -104,7 +104,7 @@ int reproduce_bound_port(Call& call, int host) {
   return 0;
 }
 
-// Waits in a worker for a bypass connect on a blocking socket, then installs and answers.
+// Waits in a worker for a bypass connect on a blocking socket, then installs it and responds.
 void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host) {
   Container& container = *call->container;
   auto in_flight = container.begin_in_flight(call->id, socket_cookie(call->socket.get()), true);
@@ -128,19 +128,19 @@ void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host)
     }
     call->id = owner.finish_in_flight(in_flight);
     if (timed_out) {
-      // The kernel answers a blocking connect that outlived SO_SNDTIMEO with EINPROGRESS and
+      // The kernel fails a blocking connect that outlived SO_SNDTIMEO with EINPROGRESS and
       // keeps connecting; so does the installed host socket.
-      install_and_answer(*call, std::move(*host), EINPROGRESS);
+      install_and_respond(*call, std::move(*host), EINPROGRESS);
       return;
     }
     int error = 0;
     socklen_t length = sizeof error;
     ::getsockopt(host->get(), SOL_SOCKET, SO_ERROR, &error, &length);
     if (error != 0) {
-      answer(*call, error);
+      send_response(*call, error);
       return;
     }
-    install_and_answer(*call, std::move(*host), 0);
+    install_and_respond(*call, std::move(*host), 0);
   });
 }
 
@@ -156,16 +156,16 @@ void connect_in_worker(std::shared_ptr<Call> call) {
     if (error == EINTR && !owner.notifier().valid(call->id)) {
       return;  // interrupted by the housekeeping because the target went away
     }
-    answer(*call, error);
+    send_response(*call, error);
   });
 }
 
 }  // namespace
 
-void answer(Call& call, int error) {
-  call.container->gateway().call_answered(call);
+void send_response(Call& call, int error) {
+  call.container->gateway().response_sent(call);
   if (!call.container->notifier().respond(call.id, 0, error)) {
-    log().debug("container {}: pid {} went away before its call was answered",
+    log().debug("container {}: pid {} went away before the response",
                 call.container->info().id, call.tid);
   }
 }
@@ -173,14 +173,14 @@ void answer(Call& call, int error) {
 void perform_on_socket(Call& call) {
   if (call.call.operation == rules::Operation::bind) {
     int result = ::bind(call.socket.get(), call.address.get(), call.address.length);
-    answer(call, result == 0 ? 0 : errno);
+    send_response(call, result == 0 ? 0 : errno);
     return;
   }
   if (call.event && call.type == SOCK_STREAM) {
     call.container->gateway().socket_passed(call);
   }
   if (!call.blocking) {
-    answer(call, connect_errno(call.socket.get(), call.address));
+    send_response(call, connect_errno(call.socket.get(), call.address));
     return;
   }
   connect_in_worker(std::make_shared<Call>(std::move(call)));
@@ -189,20 +189,20 @@ void perform_on_socket(Call& call) {
 void bypass_connect(Call& call, const SocketAddress& destination) {
   UniqueFd host;
   if (int error = make_host_socket(call, host); error < 0) {
-    answer(call, -error);
+    send_response(call, -error);
     return;
   }
   if (int error = reproduce_bound_port(call, host.get()); error < 0) {
-    answer(call, -error);
+    send_response(call, -error);
     return;
   }
   int error = connect_errno(host.get(), destination);
   if (error == 0) {
-    install_and_answer(call, std::move(host), 0);
+    install_and_respond(call, std::move(host), 0);
   } else if (error != EINPROGRESS) {
-    answer(call, error);
+    send_response(call, error);
   } else if (!call.blocking) {
-    install_and_answer(call, std::move(host), EINPROGRESS);
+    install_and_respond(call, std::move(host), EINPROGRESS);
   } else {
     wait_for_bypass(std::make_shared<Call>(std::move(call)),
                     std::make_shared<UniqueFd>(std::move(host)));
@@ -212,7 +212,7 @@ void bypass_connect(Call& call, const SocketAddress& destination) {
 void bypass_bind(Call& call, const SocketAddress& host_address) {
   UniqueFd host;
   if (int error = make_host_socket(call, host); error < 0) {
-    answer(call, -error);
+    send_response(call, -error);
     return;
   }
   if (::bind(host.get(), host_address.get(), host_address.length) != 0) {
@@ -221,7 +221,7 @@ void bypass_bind(Call& call, const SocketAddress& host_address) {
                call.container->info().id, host_address.to_string(),
                call.container->gateway().rule_name(call), std::strerror(error));
     call.container->gateway().count_error(metrics::ErrorKind::host_socket);
-    answer(call, error);
+    send_response(call, error);
     return;
   }
   PublishedPort published;
@@ -236,7 +236,7 @@ void bypass_bind(Call& call, const SocketAddress& host_address) {
     published.host = bound;
   }
   call.container->add_published(published);
-  install_and_answer(call, std::move(host), 0);
+  install_and_respond(call, std::move(host), 0);
 }
 
 void pass_on_new_container_socket(Call& call) {
@@ -248,7 +248,7 @@ void pass_on_new_container_socket(Call& call) {
     log().error("container {}: cannot make a socket in its network namespace to pass {}: {}",
                 call.container->info().id, call.address.to_string(), error.what());
     call.container->gateway().count_error(metrics::ErrorKind::host_socket);
-    answer(call, EACCES);
+    send_response(call, EACCES);
     return;
   }
   UniqueFd inside = std::move(made.front());
@@ -262,7 +262,7 @@ void pass_on_new_container_socket(Call& call) {
                                                         cloexec);
   if (installed < 0) {
     if (installed != -ENOENT) {
-      answer(call, -installed);
+      send_response(call, -installed);
     }
     return;
   }

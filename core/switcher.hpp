@@ -1,5 +1,5 @@
-// The actions that carry out a decision on a trapped call. Each one answers the notification,
-// or hands the call to a worker that answers it when a blocking connect completes.
+// The actions that carry out a decision on a trapped call. Each one responds to the notification,
+// or hands the call to a worker that responds when a blocking connect completes.
 #pragma once
 
 #include "core/call.hpp"
@@ -7,7 +7,7 @@
 namespace sockgate {
 
 // Answers with success (error 0) or an error number. Routine when the target is gone.
-void answer(Call& call, int error);
+void send_response(Call& call, int error);
 
 // Performs the call on the target's own socket with the copied address, as the kernel would
 // have. Used for pass, for sockets already connected or bound, and for invalid addresses, whose
