@@ -24,6 +24,7 @@
 #include "core/sockaddr.hpp"
 #include "metrics/byte_accounting.hpp"
 #include "rules/policy.hpp"
+#include "rules/publish.hpp"
 
 namespace sockgate {
 
@@ -38,6 +39,10 @@ struct ContainerInfo {
   rules::LabelSet labels;
   // The profile's listenerMetadata; empty when unset.
   std::string metadata;
+  // Ports this container publishes besides the policy's publish rules (from an engine's
+  // annotations): a bind of the container port is bypassed to the host port unless a rule
+  // denies it.
+  std::vector<rules::PublishSpec> publishes;
 };
 
 // A bypassed bind: the container's port and the host socket that listens for it.

@@ -279,11 +279,23 @@ void carry_out_connect(Call& call) {
   }
 }
 
+// Applies a publish of the container's own (not from the policy) to a bind of its port.
+void apply_container_publish(Call& call) {
+  for (const rules::PublishSpec& spec : call.container->info().publishes) {
+    if (spec.container_port == call.event->port && spec.protocol == call.event->protocol) {
+      call.decision.action = rules::Action::bypass;
+      call.decision.publish = rules::Publish{spec.host_address, spec.host_port};
+      return;
+    }
+  }
+}
+
 void carry_out_bind(Call& call) {
   if (already_bound(call.socket.get())) {
     perform_on_socket(call);  // EINVAL, as the kernel returns for a second bind
     return;
   }
+  apply_container_publish(call);
   bool bypass = call.decision.action == rules::Action::bypass && call.home != SocketHome::foreign;
   if (bypass) {
     bypass_bind(call, host_bind_address(call));
