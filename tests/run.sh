@@ -120,11 +120,11 @@ run_ctest_label() {
         --timeout 900 --parallel "$jobs" --output-junit "$junit"
 }
 
-# Runs the fuzz smoke run when the fuzz folder provides one.
+# Runs the fuzz smoke run as the test user. Its clang build lives beside the main build, outside
+# the source copy that each run replaces, so that it is reused between runs.
 run_fuzz_smoke() {
-    testuser_run SOCKGATE_SOURCE_DIR="$BUILD_SOURCE_DIR" SOCKGATE_BUILD_DIR="$BUILD_BINARY_DIR" \
-        bash -c 'cd "$SOCKGATE_SOURCE_DIR" && exec bash tests/fuzz/run.sh "$1"' fuzz \
-        "$FUZZ_SECONDS"
+    testuser_run SOCKGATE_FUZZ_BUILD_DIR="$BUILD_WORK_DIR/build-fuzz" \
+        bash "$BUILD_SOURCE_DIR/tests/fuzz/run.sh" "$FUZZ_SECONDS"
 }
 
 # Prints "PASSED FAILED SKIPPED" counted over CTest's JUnit files.
