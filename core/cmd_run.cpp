@@ -26,6 +26,7 @@ struct RunFlags {
   std::string control;
   std::string log_level = "warn";
   bool no_filter = false;
+  bool metrics_given = false;
   std::vector<std::string> command;
 };
 
@@ -58,6 +59,7 @@ RunOptions to_options(const RunFlags& flags) {
   }
   options.gateway.load_policy = make_policy_loader(flags.rule_files, publishes, std::nullopt);
   options.gateway.metrics_address = flags.metrics == "none" ? "" : flags.metrics;
+  options.gateway.metrics_optional = !flags.metrics_given;
   options.control_path = flags.control;
   if (options.control_path.empty() && options.filter && std::getenv("XDG_RUNTIME_DIR")) {
     options.control_path = run_control_path(::getpid());
@@ -97,13 +99,14 @@ void add_run_command(CLI::App& app, int& exit_code) {
                 "comparisons");
   run->add_option("command", flags->command, "The command and its arguments, after --")
       ->required();
-  run->callback([flags, &exit_code] {
+  run->callback([flags, run, &exit_code] {
     if (!set_log_level(flags->log_level)) {
       std::fprintf(stderr, "sockgate: invalid log level '%s': use trace, debug, info, warn, "
                    "error or off\n", flags->log_level.c_str());
       exit_code = 125;
       return;
     }
+    flags->metrics_given = run->count("--metrics") > 0;
     try {
       exit_code = run_command(to_options(*flags));
     } catch (const std::exception& error) {

@@ -216,15 +216,16 @@ nlohmann::json status_json(Gateway& gateway) {
 std::string format_status(const nlohmann::json& status) {
   std::string text;
   for (const auto& rule : status.at("rules")) {
-    std::string source = rule.contains("text") ? rule["text"].get<std::string>()
-                                               : fmt::format("default {}", rule["action"]
-                                                                               .get<std::string>());
-    text += fmt::format("{}\n", source);
-    text += fmt::format("  [ rule {}  connect {}  bind {}", rule["name"].get<std::string>(),
-                        rule["connect_matches"].get<std::uint64_t>(),
+    if (rule.contains("text")) {
+      text += fmt::format("{}  # {}\n", rule["text"].get<std::string>(),
+                          rule.value("location", std::string()));
+    } else {
+      text += fmt::format("default {}\n", rule["action"].get<std::string>());
+    }
+    text += fmt::format("  [ connect: {}  bind: {}", rule["connect_matches"].get<std::uint64_t>(),
                         rule["bind_matches"].get<std::uint64_t>());
     if (rule["counts_traffic"].get<bool>()) {
-      text += fmt::format("  sent {}  received {}  open sockets {}",
+      text += fmt::format("  sent: {}  received: {}  open sockets: {}",
                           human_bytes(rule["bytes_sent"].get<std::uint64_t>()),
                           human_bytes(rule["bytes_received"].get<std::uint64_t>()),
                           rule["open_sockets"].get<std::int64_t>());

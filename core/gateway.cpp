@@ -115,8 +115,15 @@ Gateway::Gateway(GatewayOptions options)
     log().warn("no byte counts for bypassed sockets: {}", error.what());
   }
   if (!options_.metrics_address.empty()) {
-    metrics_->serve(options_.metrics_address);
-    log().info("metrics at http://{}/metrics", metrics_address());
+    try {
+      metrics_->serve(options_.metrics_address);
+      log().info("metrics at http://{}/metrics", metrics_address());
+    } catch (const metrics::MetricsError& error) {
+      if (!options_.metrics_optional) {
+        throw;
+      }
+      log().warn("{}; going on without metrics", error.what());
+    }
   }
   install_wake_handler();
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));

@@ -52,6 +52,9 @@ struct GatewayOptions {
   PolicyLoader load_policy;
   // Empty: no exposer.
   std::string metrics_address;
+  // When the address cannot be served: true logs a warning and goes on without metrics (the
+  // default address of `run`, which several commands may want at once); false fails.
+  bool metrics_optional = false;
 };
 
 class Gateway {

@@ -12,6 +12,8 @@ spdlog::logger& log() {
         "sockgate", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     instance->set_pattern("sockgate: %l: %v");
     instance->set_level(spdlog::level::info);
+    // Registered so that metrics/, which looks the logger up by name, logs the same way.
+    spdlog::register_logger(instance);
     return instance;
   }();
   return *logger;

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "sockgate " SOCKGATE_VERSION);
   app.require_subcommand(1);
   int exit_code = 0;
+  sockgate::log();  // registers the logger before any part looks it up
   sockgate::add_run_command(app, exit_code);
 #if __has_include("core/cmd_check.hpp")
   sockgate::add_check_command(app, exit_code);
