@@ -48,8 +48,8 @@ void connect_and_close(const std::string& host, std::uint16_t port) {
 
 [[noreturn]] void throw_bad_address(std::string_view text, std::string_view reason) {
   throw MetricsError(fmt::format(
-      "invalid metrics address \"{}\": {}; expected IPV4:PORT such as {}, or an empty address "
-      "to disable the exporter",
+      "invalid metrics address \"{}\": {}; expected IPV4:PORT such as {}, or --metrics none "
+      "(metrics = \"\" in the configuration file) to disable the exporter",
       text, reason, kDefaultAddress));
 }
 
@@ -94,8 +94,8 @@ MetricsExposer::MetricsExposer(std::string_view address,
   } catch (const std::exception& error) {
     startup_messages = nullptr;
     throw MetricsError(fmt::format(
-        "the metrics exporter cannot listen on {}: {}; pass another --metrics address, or an "
-        "empty one to disable the exporter",
+        "the metrics exporter cannot listen on {}: {}; pass another --metrics address, or "
+        "--metrics none (metrics = \"\" in the configuration file) to disable the exporter",
         address, messages.empty() ? error.what() : messages));
   }
   startup_messages = nullptr;

@@ -55,7 +55,8 @@ TEST(ExposerAddress, ParsesIpv4AndPort) {
 TEST(ExposerAddress, RejectsInvalidText) {
   EXPECT_EQ(error_of("9464"),
             "invalid metrics address \"9464\": the port is missing; expected IPV4:PORT such as "
-            "127.0.0.1:9464, or an empty address to disable the exporter");
+            "127.0.0.1:9464, or --metrics none (metrics = \"\" in the configuration file) to "
+            "disable the exporter");
   EXPECT_NE(error_of("localhost:9464").find("\"localhost\" is not an IPv4 address"),
             std::string::npos);
   EXPECT_NE(error_of("127.0.0.1:65536").find("\"65536\" is not a port from 0 to 65535"),
@@ -112,8 +113,9 @@ TEST(Exposer, AddressInUseNamesAddressAndFix) {
     EXPECT_TRUE(message.starts_with("the metrics exporter cannot listen on " + address + ": "))
         << message;
     EXPECT_NE(message.find("Address already in use"), std::string::npos) << message;
-    EXPECT_TRUE(message.ends_with(
-        "pass another --metrics address, or an empty one to disable the exporter"))
+    EXPECT_TRUE(
+        message.ends_with("pass another --metrics address, or --metrics none (metrics = "
+                          "\"\" in the configuration file) to disable the exporter"))
         << message;
   }
   EXPECT_EQ(second.port(), 0);
