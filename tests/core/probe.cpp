@@ -412,6 +412,27 @@ json scenario_health_check(const Target& target, int port) {
   return report;
 }
 
+// Opens connections in a loop for `seconds`, each checked with an echo, and prints one line per
+// connection with its start time (CLOCK_MONOTONIC, shared with the host), errno and whether it
+// was bypassed.
+json scenario_connect_loop(const Target& target, int seconds) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  int count = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int fd = socket(target.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    json line = connect_report(fd, connect_errno(fd, target));
+    line["start_ns"] = static_cast<std::int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+    close(fd);
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
+    ++count;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return {{"connections", count}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -440,6 +461,8 @@ int main(int argc, char** argv) {
   } else if (scenario == "blackhole") {
     report = scenario_blackhole(parse_target(args.at(1), args.at(2)),
                                 parse_target(args.at(3), args.at(4)));
+  } else if (scenario == "connect-loop") {
+    report = scenario_connect_loop(parse_target(args.at(1), args.at(2)), std::stoi(args.at(3)));
   } else if (scenario == "serve") {
     report = scenario_serve(std::stoi(args.at(1)), std::stoi(args.at(2)));
   } else if (scenario == "health-check") {
