@@ -1,10 +1,10 @@
 #include "parser/parser.hpp"
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <system_error>
 #include <vector>
 
@@ -130,11 +130,17 @@ struct LoadContext {
   std::vector<fs::path> stack;
 };
 
-// Reads a whole file; on failure returns std::nullopt and a reason for the message.
+// Reads a whole regular file; on failure returns std::nullopt and a reason for the message.
+// Devices, pipes and directories are rejected: reading /dev/zero or a FIFO would never end.
 std::optional<std::string> read_file(const fs::path& path, std::string& reason) {
   std::error_code status_error;
-  if (fs::is_directory(path, status_error)) {
+  const fs::file_status status = fs::status(path, status_error);
+  if (fs::is_directory(status)) {
     reason = "it is a directory";
+    return std::nullopt;
+  }
+  if (fs::exists(status) && !fs::is_regular_file(status)) {
+    reason = "it is not a regular file";
     return std::nullopt;
   }
   std::ifstream stream(path, std::ios::binary);
@@ -142,18 +148,22 @@ std::optional<std::string> read_file(const fs::path& path, std::string& reason) 
     reason = std::generic_category().message(errno);
     return std::nullopt;
   }
-  const auto size = fs::file_size(path, status_error);
-  if (!status_error && size > kMaxFileBytes) {
-    reason = "it is larger than " + std::to_string(kMaxFileBytes >> 20U) + " MiB";
-    return std::nullopt;
+
+  // Read in chunks and stop past the limit, so a file that grows while it is read is caught.
+  std::string contents;
+  std::array<char, 65536> chunk{};
+  while (stream.read(chunk.data(), chunk.size()) || stream.gcount() > 0) {
+    contents.append(chunk.data(), static_cast<std::size_t>(stream.gcount()));
+    if (contents.size() > kMaxFileBytes) {
+      reason = "it is larger than " + std::to_string(kMaxFileBytes >> 20U) + " MiB";
+      return std::nullopt;
+    }
   }
-  std::ostringstream contents;
-  contents << stream.rdbuf();
   if (stream.bad()) {
     reason = std::generic_category().message(errno);
     return std::nullopt;
   }
-  return std::move(contents).str();
+  return contents;
 }
 
 std::uint32_t load_text(LoadContext& context, SourceFile source, const fs::path& base_dir);

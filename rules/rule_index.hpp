@@ -31,6 +31,11 @@ class DimensionIndex {
   const std::uint64_t* row(T value) const noexcept;
   std::size_t interval_count() const noexcept { return starts_.size(); }
   std::size_t row_count() const noexcept { return words_ == 0 ? 0 : rows_.size() / words_; }
+  // Bytes of the tables, for benchmarks and logs.
+  std::size_t memory_bytes() const noexcept {
+    return starts_.size() * sizeof(T) + row_of_interval_.size() * sizeof(std::uint32_t) +
+           rows_.size() * sizeof(std::uint64_t);
+  }
 
  private:
   std::size_t words_ = 0;
@@ -71,6 +76,10 @@ class RuleIndex {
 
   const DimensionIndex<Uint128>& addresses() const noexcept { return addresses_; }
   const DimensionIndex<std::uint32_t>& ports() const noexcept { return ports_; }
+  std::size_t memory_bytes() const noexcept {
+    return addresses_.memory_bytes() + ports_.memory_bytes() +
+           4 * words_ * sizeof(std::uint64_t);
+  }
 
  private:
   std::size_t words_ = 0;

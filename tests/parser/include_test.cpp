@@ -116,6 +116,27 @@ TEST_F(Include, DirectoryAndEmptyPath) {
   EXPECT_EQ(loaded.diagnostics.all()[1].message, "the include path is empty");
 }
 
+TEST_F(Include, DeviceIsNotRead) {
+  const auto main = write("main.rules", "include \"/dev/zero\"\n");
+  const Loaded loaded = load(main);
+  ASSERT_EQ(loaded.diagnostics.error_count(), 1U);
+  EXPECT_EQ(loaded.diagnostics.all()[0].message,
+            "cannot read included file '/dev/zero': it is not a regular file");
+}
+
+TEST_F(Include, LargeFileIsReadWhole) {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) {
+    text += "rule r" + std::to_string(i) + ": deny connect port " + std::to_string(i % 65535 + 1) +
+            "\n";
+  }
+  const auto main = write("large.rules", text);
+  const Loaded loaded = load(main);
+  EXPECT_EQ(loaded.diagnostics.error_count(), 0U);
+  EXPECT_EQ(loaded.program.units.at(0).statements.size(), 20000U);
+  EXPECT_EQ(loaded.program.sources.file(0).text.size(), text.size());
+}
+
 TEST_F(Include, MissingTopLevelFile) {
   const Loaded loaded = load((directory_ / "absent.rules").string());
   EXPECT_EQ(format_diagnostics(loaded.diagnostics, loaded.program.sources),
