@@ -196,11 +196,7 @@ void report_overrun(AccountingState& state, std::uint64_t source_id, int buffer_
 }
 
 void drain_source(AccountingState& state, std::uint64_t source_id) {
-  std::vector<SocketRecord> records;
-  std::uint64_t malformed = 0;
   std::shared_ptr<SockDiagSource> source;
-  int status = 0;
-  bool overrun = false;
   {
     const std::lock_guard lock(state.mutex);
     const auto found = state.sources.find(source_id);
@@ -208,12 +204,23 @@ void drain_source(AccountingState& state, std::uint64_t source_id) {
       return;
     }
     source = found->second;
-    // After an overrun the kernel reports no further loss until the queue was read empty, so
-    // drain it before the reconciling dump: a loss after that is reported again.
-    do {
-      status = source->read_destroyed(records, malformed);
-      overrun = overrun || status == -ENOBUFS;
-    } while (status == -ENOBUFS);
+  }
+
+  // Only this thread reads the destroy socket, so it reads without the lock, which track()
+  // on the notification path also takes. After an overrun the kernel reports no further loss
+  // until the queue was read empty, so drain it before the reconciling dump: a loss after that
+  // is reported again.
+  std::vector<SocketRecord> records;
+  std::uint64_t malformed = 0;
+  int status = 0;
+  bool overrun = false;
+  do {
+    status = source->read_destroyed(records, malformed);
+    overrun = overrun || status == -ENOBUFS;
+  } while (status == -ENOBUFS);
+
+  {
+    const std::lock_guard lock(state.mutex);
     apply_destroyed(state, records);
     if (overrun) {
       report_overrun(state, source_id, source->destroy_buffer_bytes());
