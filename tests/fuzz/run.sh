@@ -4,7 +4,8 @@
 #
 #   tests/fuzz/run.sh [SECONDS]
 #
-# The seed corpus is tests/fuzz/corpus plus examples/*.rules; inputs the fuzzer finds are kept
+# The seed corpus is tests/fuzz/corpus plus examples/*.rules, and tests/fuzz/rules.dict lists
+# the language's keywords for the mutator. Inputs the fuzzer finds are kept
 # in BUILD_DIR/fuzz-corpus between runs. A crash leaves its input in BUILD_DIR/fuzz-artifacts and
 # makes the script exit non-zero. SOCKGATE_FUZZ_BUILD_DIR overrides BUILD_DIR (build-fuzz).
 set -euo pipefail
@@ -31,4 +32,5 @@ cp "$source_dir"/tests/fuzz/corpus/* "$source_dir"/examples/*.rules "$corpus"/
 # -timeout flags an input that takes over 10 s; -rss_limit_mb bounds memory on a 24 GiB machine.
 exec "$build_dir/tests/fuzz/rules_fuzz" \
   -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+  -dict="$source_dir/tests/fuzz/rules.dict" \
   -artifact_prefix="$artifacts/" "$corpus"
