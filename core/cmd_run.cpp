@@ -72,7 +72,7 @@ RunOptions to_options(const RunFlags& flags) {
 
 }  // namespace
 
-void add_run_command(CLI::App& app, int& exit_code) {
+void add_run_command(CLI::App& app, int& exit_code, std::vector<std::string> command) {
   auto flags = std::make_shared<RunFlags>();
   CLI::App* run = app.add_subcommand(
       "run", "Run a command in new user and network namespaces, its sockets switched by rules");
@@ -97,9 +97,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run->add_flag("--no-filter", flags->no_filter,
                 "Install no seccomp filter: the command uses the fallback network alone, for "
                 "comparisons");
-  run->add_option("command", flags->command, "The command and its arguments, after --")
-      ->required();
-  run->callback([flags, run, &exit_code] {
+  run->footer("The command and its arguments follow the options after --, so that its own "
+              "options are never taken for sockgate's.");
+  run->callback([flags, run, command = std::move(command), &exit_code] {
     if (!set_log_level(flags->log_level)) {
       std::fprintf(stderr, "sockgate: invalid log level '%s': use trace, debug, info, warn, "
                    "error or off\n", flags->log_level.c_str());
@@ -107,6 +107,13 @@ void add_run_command(CLI::App& app, int& exit_code) {
       return;
     }
     flags->metrics_given = run->count("--metrics") > 0;
+    flags->command = command;
+    if (flags->command.empty()) {
+      std::fprintf(stderr, "sockgate: missing command: use sockgate run [OPTIONS] -- COMMAND "
+                   "[ARGS...]\n");
+      exit_code = 125;
+      return;
+    }
     try {
       exit_code = run_command(to_options(*flags));
     } catch (const std::exception& error) {

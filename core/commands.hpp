@@ -4,11 +4,17 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 namespace sockgate {
 
-void add_run_command(CLI::App& app, int& exit_code);
+// `command` is what followed `--` on the command line.
+void add_run_command(CLI::App& app, int& exit_code, std::vector<std::string> command);
 void add_check_command(CLI::App& app, int& exit_code);
 void add_status_command(CLI::App& app, int& exit_code);
 void add_reload_command(CLI::App& app, int& exit_code);
+void add_serve_command(CLI::App& app, int& exit_code);
+void add_profile_command(CLI::App& app, int& exit_code);
 
 }  // namespace sockgate

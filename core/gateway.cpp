@@ -117,7 +117,6 @@ Gateway::Gateway(GatewayOptions options)
   if (!options_.metrics_address.empty()) {
     try {
       metrics_->serve(options_.metrics_address);
-      log().info("metrics at http://{}/metrics", metrics_address());
     } catch (const metrics::MetricsError& error) {
       if (!options_.metrics_optional) {
         throw;

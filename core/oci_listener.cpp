@@ -1,0 +1,523 @@
+#include "core/oci_listener.hpp"
+
+#include <linux/seccomp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/log.hpp"
+#include "rules/publish.hpp"
+
+namespace sockgate {
+namespace {
+
+using nlohmann::json;
+
+// Descriptors accepted per recvmsg: enough to see that a sender sent more than one.
+constexpr std::size_t kMaxDescriptors = 8;
+
+std::string describe(const json& value) {
+  std::string text = value.dump();
+  return text.size() > 60 ? text.substr(0, 57) + "..." : text;
+}
+
+std::string require_string(const json& object, const char* key, const char* where) {
+  auto found = object.find(key);
+  if (found == object.end()) {
+    throw std::invalid_argument(fmt::format("{} is missing \"{}\"", where, key));
+  }
+  if (!found->is_string()) {
+    throw std::invalid_argument(
+        fmt::format("{}.{} is {}, expected a string", where, key, describe(*found)));
+  }
+  return found->get<std::string>();
+}
+
+// Accepts every 1.x version of the runtime specification, as runc ("1.0.2-dev") and crun send.
+void check_version(const std::string& version, const char* where) {
+  if (version.size() < 2 || version.compare(0, 2, "1.") != 0) {
+    throw std::invalid_argument(fmt::format(
+        "{}.ociVersion is \"{}\"; sockgate reads version 1.x of the container process state",
+        where, version));
+  }
+}
+
+pid_t require_pid(const json& message) {
+  auto found = message.find("pid");
+  if (found == message.end()) {
+    throw std::invalid_argument("the message is missing \"pid\"");
+  }
+  if (!found->is_number_integer() || found->get<std::int64_t>() <= 0 ||
+      found->get<std::int64_t>() > std::numeric_limits<pid_t>::max()) {
+    throw std::invalid_argument(
+        fmt::format("pid is {}, expected a process id greater than 0", describe(*found)));
+  }
+  return static_cast<pid_t>(found->get<std::int64_t>());
+}
+
+std::vector<std::string> require_fd_names(const json& message) {
+  auto found = message.find("fds");
+  if (found == message.end() || !found->is_array()) {
+    throw std::invalid_argument(
+        "the message has no \"fds\" list; it must name the one descriptor sent, \"seccompFd\"");
+  }
+  std::vector<std::string> names;
+  for (const json& name : *found) {
+    if (!name.is_string()) {
+      throw std::invalid_argument(fmt::format("fds holds {}, expected names", describe(name)));
+    }
+    names.push_back(name.get<std::string>());
+  }
+  if (names.size() != 1 || names.front() != "seccompFd") {
+    throw std::invalid_argument(fmt::format(
+        "fds is {}; sockgate expects exactly one descriptor, \"seccompFd\"", describe(*found)));
+  }
+  return names;
+}
+
+std::vector<std::pair<std::string, std::string>> read_annotations(const json& state) {
+  std::vector<std::pair<std::string, std::string>> annotations;
+  auto found = state.find("annotations");
+  if (found == state.end() || found->is_null()) {
+    return annotations;
+  }
+  if (!found->is_object()) {
+    throw std::invalid_argument(
+        fmt::format("state.annotations is {}, expected an object", describe(*found)));
+  }
+  for (const auto& [key, value] : found->items()) {
+    if (!value.is_string()) {
+      throw std::invalid_argument(fmt::format("state.annotations.{} is {}, expected a string",
+                                              key, describe(value)));
+    }
+    annotations.emplace_back(key, value.get<std::string>());
+  }
+  return annotations;
+}
+
+ProcessState read_state(const json& message) {
+  if (!message.is_object()) {
+    throw std::invalid_argument("the message is not a JSON object");
+  }
+  ProcessState result;
+  result.oci_version = require_string(message, "ociVersion", "the message");
+  check_version(result.oci_version, "the message");
+  result.fds = require_fd_names(message);
+  result.pid = require_pid(message);
+  if (auto metadata = message.find("metadata"); metadata != message.end()) {
+    if (!metadata->is_string()) {
+      throw std::invalid_argument(
+          fmt::format("metadata is {}, expected a string", describe(*metadata)));
+    }
+    result.metadata = metadata->get<std::string>();
+  }
+  auto state = message.find("state");
+  if (state == message.end() || !state->is_object()) {
+    throw std::invalid_argument("the message has no \"state\" object");
+  }
+  check_version(require_string(*state, "ociVersion", "state"), "state");
+  result.id = require_string(*state, "id", "state");
+  if (result.id.empty()) {
+    throw std::invalid_argument("state.id is empty; the container needs an id");
+  }
+  result.status = require_string(*state, "status", "state");
+  result.bundle = state->contains("bundle") ? require_string(*state, "bundle", "state") : "";
+  result.annotations = read_annotations(*state);
+  return result;
+}
+
+std::string peer_description(int fd) {
+  ucred credentials{};
+  socklen_t length = sizeof credentials;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+    return "an unknown process";
+  }
+  return fmt::format("pid {}", credentials.pid);
+}
+
+sockaddr_un unix_address(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof address.sun_path) {
+    throw std::runtime_error(fmt::format(
+        "invalid listener path '{}': it must have 1 to {} bytes; choose a shorter path", path,
+        sizeof address.sun_path - 1));
+  }
+  std::memcpy(address.sun_path, path.data(), path.size());
+  return address;
+}
+
+// Creates the socket's directory mode 0700 when it is missing, so only the user reaches it.
+void make_parent_directory(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty() || std::filesystem::exists(parent)) {
+    return;
+  }
+  std::filesystem::create_directories(parent);
+  std::filesystem::permissions(parent, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace);
+}
+
+// Removes a socket file that no process listens on; refuses to replace a live one.
+void remove_stale_socket(const std::string& path, const sockaddr_un& address) {
+  struct stat status {};
+  if (::lstat(path.c_str(), &status) != 0) {
+    return;
+  }
+  if (!S_ISSOCK(status.st_mode)) {
+    throw std::runtime_error(fmt::format(
+        "cannot listen on {}: the path exists and is not a socket; remove it or choose another "
+        "listener path", path));
+  }
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address),
+                         sizeof address) == 0) {
+    throw std::runtime_error(fmt::format(
+        "cannot listen on {}: another process listens there (another sockgate serve?); stop it "
+        "or choose another listener path", path));
+  }
+  ::unlink(path.c_str());
+}
+
+UniqueFd listen_on(const std::string& path) {
+  sockaddr_un address = unix_address(path);
+  make_parent_directory(path);
+  remove_stale_socket(path, address);
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!listener) {
+    throw std::runtime_error(fmt::format("cannot create the listener socket: {}",
+                                         std::strerror(errno)));
+  }
+  mode_t old_mask = ::umask(0177);
+  int bound = ::bind(listener.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  int error = errno;
+  ::umask(old_mask);
+  if (bound != 0 || ::listen(listener.get(), SOMAXCONN) != 0) {
+    error = bound != 0 ? error : errno;
+    throw std::runtime_error(fmt::format("cannot listen on {}: {}", path, std::strerror(error)));
+  }
+  return listener;
+}
+
+void add_to_epoll(int epoll, int fd, std::uint32_t events) {
+  epoll_event event{};
+  event.events = events;
+  event.data.fd = fd;
+  if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
+    throw std::runtime_error(fmt::format("epoll_ctl: {}", std::strerror(errno)));
+  }
+}
+
+}  // namespace
+
+StateParse parse_process_state(std::string_view bytes) {
+  StateParse result;
+  std::size_t first = bytes.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) {
+    return result;
+  }
+  if (bytes[first] != '{') {
+    result.status = StateParse::Status::invalid;
+    result.error = "the message is not a JSON object";
+    return result;
+  }
+  json message;
+  try {
+    message = json::parse(bytes);
+  } catch (const json::parse_error& error) {
+    // An error past the last byte means the value is cut off: more bytes may follow.
+    if (error.byte > bytes.size()) {
+      return result;
+    }
+    result.status = StateParse::Status::invalid;
+    result.error = fmt::format("invalid JSON at byte {}: {}", error.byte, error.what());
+    return result;
+  }
+  try {
+    result.state = read_state(message);
+    result.status = StateParse::Status::complete;
+  } catch (const std::invalid_argument& error) {
+    result.status = StateParse::Status::invalid;
+    result.error = error.what();
+  }
+  return result;
+}
+
+std::variant<ContainerInfo, std::string> container_info(const ProcessState& state) {
+  ContainerInfo info;
+  info.id = state.id;
+  info.pid = state.pid;
+  info.metadata = state.metadata;
+  info.labels = rules::LabelSet(state.annotations);
+  const std::string* publish = info.labels.find(kPublishAnnotation);
+  if (publish == nullptr) {
+    return info;
+  }
+  std::string_view rest = *publish;
+  while (!rest.empty()) {
+    std::size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    auto parsed = rules::parse_publish_spec(item);
+    if (auto* message = std::get_if<std::string>(&parsed)) {
+      return fmt::format("invalid annotation {}=\"{}\": {}", kPublishAnnotation, *publish,
+                         *message);
+    }
+    info.publishes.push_back(std::get<rules::PublishSpec>(parsed));
+  }
+  return info;
+}
+
+std::optional<std::string> check_seccomp_listener(int fd) {
+  std::uint64_t id = 0;
+  if (::ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 || errno == ENOENT) {
+    return std::nullopt;
+  }
+  int error = errno;
+  struct stat status {};
+  std::string kind = "a file";
+  if (::fstat(fd, &status) == 0) {
+    kind = S_ISSOCK(status.st_mode)  ? "a socket"
+           : S_ISFIFO(status.st_mode) ? "a pipe"
+           : S_ISREG(status.st_mode)  ? "a regular file"
+                                      : "another kind of file";
+  }
+  return fmt::format("the descriptor is {}, not a seccomp listener (SECCOMP_IOCTL_NOTIF_ID_VALID "
+                     "failed with {})", kind, std::strerror(error));
+}
+
+// One runtime's connection: what arrived so far and when it must be complete.
+struct OciListener::Connection {
+  UniqueFd fd;
+  std::string bytes;
+  std::vector<UniqueFd> descriptors;
+  std::chrono::steady_clock::time_point deadline;
+  std::string peer;
+};
+
+OciListener::OciListener(OciListenerOptions options, AttachFunction attach,
+                         RejectFunction reject)
+    : options_(std::move(options)), attach_(std::move(attach)), reject_(std::move(reject)) {
+  listener_ = listen_on(options_.path);
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!epoll_ || !stop_) {
+    ::unlink(options_.path.c_str());
+    throw std::runtime_error(fmt::format("epoll_create1/eventfd: {}", std::strerror(errno)));
+  }
+  add_to_epoll(epoll_.get(), listener_.get(), EPOLLIN);
+  add_to_epoll(epoll_.get(), stop_.get(), EPOLLIN);
+  thread_ = std::thread([this] { run(); });
+}
+
+OciListener::~OciListener() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(stop_.get(), &one, sizeof one);
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  connections_.clear();
+  listener_.reset();
+  ::unlink(options_.path.c_str());
+}
+
+void OciListener::run() {
+  for (;;) {
+    epoll_event events[32];
+    int count = ::epoll_wait(epoll_.get(), events, 32, expire_connections());
+    for (int i = 0; i < count; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == stop_.get()) {
+        return;
+      }
+      if (fd == listener_.get()) {
+        accept_connections();
+        continue;
+      }
+      auto found = connections_.find(fd);
+      if (found != connections_.end()) {
+        read_connection(*found->second);
+      }
+    }
+  }
+}
+
+void OciListener::accept_connections() {
+  for (;;) {
+    UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!client) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        log().warn("listener {}: accept failed: {}", options_.path, std::strerror(errno));
+      }
+      return;
+    }
+    if (connections_.size() >= options_.max_connections) {
+      log().warn("listener {}: closed a connection from {}: {} connections are already waiting "
+                 "for their container state", options_.path, peer_description(client.get()),
+                 connections_.size());
+      reject_();
+      continue;
+    }
+    auto connection = std::make_unique<Connection>();
+    connection->peer = peer_description(client.get());
+    connection->deadline = std::chrono::steady_clock::now() + options_.timeout;
+    add_to_epoll(epoll_.get(), client.get(), EPOLLIN | EPOLLRDHUP);
+    int fd = client.get();
+    connection->fd = std::move(client);
+    connections_[fd] = std::move(connection);
+  }
+}
+
+bool OciListener::receive(Connection& connection) {
+  for (;;) {
+    char buffer[16384];
+    iovec iov{buffer, sizeof buffer};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxDescriptors)];
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t length = ::recvmsg(connection.fd.get(), &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (length < 0 && errno == EINTR) {
+      continue;
+    }
+    if (length < 0) {
+      // EAGAIN: nothing more for now. Other errors (ECONNRESET) end the connection.
+      return errno == EAGAIN || errno == EWOULDBLOCK;
+    }
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+         header = CMSG_NXTHDR(&message, header)) {
+      if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
+        continue;
+      }
+      std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
+        connection.descriptors.emplace_back(fd);
+      }
+    }
+    if ((message.msg_flags & MSG_CTRUNC) != 0) {
+      // The kernel dropped the descriptors that did not fit: more than kMaxDescriptors.
+      connection.descriptors.emplace_back();
+    }
+    if (length == 0) {
+      return false;
+    }
+    connection.bytes.append(buffer, static_cast<std::size_t>(length));
+    if (connection.bytes.size() > options_.max_message_bytes) {
+      return true;
+    }
+  }
+}
+
+void OciListener::read_connection(Connection& connection) {
+  bool open = receive(connection);
+  if (connection.bytes.size() > options_.max_message_bytes) {
+    reject(connection, fmt::format("the message is longer than {} bytes",
+                                   options_.max_message_bytes));
+    return;
+  }
+  StateParse parsed = parse_process_state(connection.bytes);
+  if (parsed.status == StateParse::Status::complete) {
+    finish_message(connection, std::move(parsed.state));
+  } else if (parsed.status == StateParse::Status::invalid) {
+    reject(connection, parsed.error);
+  } else if (!open && connection.bytes.empty() && connection.descriptors.empty()) {
+    // crun connects before it creates the container and closes like this when creation fails.
+    reject(connection, "the runtime closed the connection without sending the container state "
+                       "(it failed to start the container, or it is not a container runtime)");
+  } else if (!open) {
+    reject(connection, fmt::format("the runtime closed the connection after {} bytes, before the "
+                                   "container state was complete",
+                                   connection.bytes.size()));
+  }
+}
+
+void OciListener::finish_message(Connection& connection, ProcessState state) {
+  std::size_t count = connection.descriptors.size();
+  if (count != 1) {
+    reject(connection,
+           count == 0 ? fmt::format("container {}: no descriptor came with the container state",
+                                    state.id)
+                      : fmt::format("container {}: {} descriptors came with the container "
+                                    "state; expected one, the seccomp listener",
+                                    state.id, count > kMaxDescriptors ? "more than 8"
+                                                                      : std::to_string(count)));
+    return;
+  }
+  if (auto problem = check_seccomp_listener(connection.descriptors.front().get())) {
+    reject(connection, fmt::format("container {}: {}", state.id, *problem));
+    return;
+  }
+  auto info = container_info(state);
+  if (auto* message = std::get_if<std::string>(&info)) {
+    reject(connection, fmt::format("container {}: {}; its connect and bind calls fail with ENOSYS",
+                                   state.id, *message));
+    return;
+  }
+  try {
+    attach_(std::get<ContainerInfo>(std::move(info)), std::move(connection.descriptors.front()));
+  } catch (const std::exception& error) {
+    reject(connection, fmt::format("cannot attach container {} (pid {}): {}; its connect and "
+                                   "bind calls fail with ENOSYS",
+                                   state.id, state.pid, error.what()));
+    return;
+  }
+  log().debug("listener {}: container {} from runtime {} attached", options_.path, state.id,
+              connection.peer);
+  close_connection(connection.fd.get());
+}
+
+void OciListener::reject(Connection& connection, const std::string& reason) {
+  log().warn("listener {}: closed the connection from {}: {}", options_.path, connection.peer,
+             reason);
+  reject_();
+  close_connection(connection.fd.get());
+}
+
+void OciListener::close_connection(int fd) {
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  connections_.erase(fd);
+}
+
+int OciListener::expire_connections() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<int> expired;
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (const auto& [fd, connection] : connections_) {
+    if (connection->deadline <= now) {
+      expired.push_back(fd);
+    } else {
+      next = std::min(next, connection->deadline);
+    }
+  }
+  for (int fd : expired) {
+    reject(*connections_.at(fd),
+           fmt::format("no complete container state within {} ms ({} bytes received)",
+                       options_.timeout.count(), connections_.at(fd)->bytes.size()));
+  }
+  if (next == std::chrono::steady_clock::time_point::max()) {
+    return -1;
+  }
+  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
+  return static_cast<int>(std::min<long long>(wait, std::numeric_limits<int>::max()));
+}
+
+}  // namespace sockgate

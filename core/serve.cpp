@@ -1,0 +1,118 @@
+#include "core/serve.hpp"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "core/control.hpp"
+#include "core/log.hpp"
+#include "core/oci_listener.hpp"
+
+namespace sockgate {
+namespace {
+
+// Blocks the signals that the loop reads from a signalfd, before any thread starts, so that
+// every thread inherits the mask and none of them takes the signal instead.
+sigset_t block_serve_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A runtime that hangs up while the control server writes must not end the gateway.
+  ::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+// Reads signals until SIGTERM or SIGINT; SIGHUP reloads. Returns the signal that ended it.
+int wait_for_stop(Gateway& gateway, const sigset_t& signals) {
+  UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC));
+  if (!signal_fd) {
+    throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
+  }
+  for (;;) {
+    signalfd_siginfo info{};
+    ssize_t length = ::read(signal_fd.get(), &info, sizeof info);
+    if (length != static_cast<ssize_t>(sizeof info)) {
+      continue;
+    }
+    int signal = static_cast<int>(info.ssi_signo);
+    if (signal != SIGHUP) {
+      return signal;
+    }
+    log().info("SIGHUP from pid {}: reloading the policy", info.ssi_pid);
+    gateway.reload();
+  }
+}
+
+// The gateway and its sockets, stopped in the reverse order of their start.
+struct Service {
+  std::unique_ptr<Gateway> gateway;
+  std::unique_ptr<ControlServer> control;
+  std::unique_ptr<OciListener> listener;
+
+  void stop() {
+    // No new containers first, then no more requests, then release the attached containers.
+    listener.reset();
+    control.reset();
+    if (gateway) {
+      std::size_t attached = gateway->containers().size();
+      gateway->stop();
+      log().info("stopped: {} containers detached; their trapped connect and bind calls now "
+                 "fail with ENOSYS",
+                 attached);
+    }
+  }
+};
+
+void start_service(Service& service, const ServeOptions& options) {
+  service.gateway = std::make_unique<Gateway>(options.gateway);
+  Gateway& gateway = *service.gateway;
+  if (!options.control_path.empty()) {
+    service.control = std::make_unique<ControlServer>(options.control_path, gateway);
+  }
+  OciListenerOptions listener;
+  listener.path = options.listener_path;
+  listener.timeout = options.state_timeout;
+  service.listener = std::make_unique<OciListener>(
+      std::move(listener),
+      [&gateway](ContainerInfo info, UniqueFd notify_fd) {
+        gateway.attach(std::move(info), std::move(notify_fd));
+      },
+      [&gateway] { gateway.count_error(metrics::ErrorKind::listener); });
+}
+
+}  // namespace
+
+int serve_gateway(const ServeOptions& options) {
+  sigset_t signals = block_serve_signals();
+  Service service;
+  try {
+    start_service(service, options);
+  } catch (const std::exception& error) {
+    log().error("cannot start: {}", error.what());
+    service.stop();
+    return 1;
+  }
+  auto policy = service.gateway->policy();
+  log().info("serving: listener {}, control {}, {} rules, pid {}", options.listener_path,
+             options.control_path.empty() ? "none" : options.control_path,
+             policy->policy->rules().size(), ::getpid());
+  int signal = 0;
+  try {
+    signal = wait_for_stop(*service.gateway, signals);
+  } catch (const std::exception& error) {
+    log().error("{}", error.what());
+  }
+  log().info("{}: stopping", signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "error");
+  service.stop();
+  return signal != 0 ? 0 : 1;
+}
+
+}  // namespace sockgate
