@@ -55,7 +55,7 @@ testhosts_create_network() {
     testhosts_in_netns ip link set eth0 up
 
     # With default routes but forwarding off, the test host drops packets for other addresses
-    # without an ICMP error. Without a route, IPv6 would reply with an ICMPv6 "no route" error instead.
+    # without an ICMP error. Without a route, IPv6 would reply with an ICMPv6 "no route" error.
     testhosts_in_netns ip route add default via "$TESTHOSTS_GATEWAY_IPV4"
     testhosts_in_netns ip -6 route add default via "$TESTHOSTS_GATEWAY_IPV6"
     testhosts_in_netns sysctl -q -w net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
