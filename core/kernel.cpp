@@ -1,6 +1,7 @@
 #include "core/kernel.hpp"
 
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -119,6 +120,14 @@ std::size_t receive_fds(int socket, std::vector<UniqueFd>& fds, std::size_t max_
     throw errno_error(EMSGSIZE, fmt::format("more than {} descriptors in one message", max_fds));
   }
   return static_cast<std::size_t>(received);
+}
+
+std::optional<bool> same_file(pid_t pid, int target_fd, int local_fd) noexcept {
+  long result = ::syscall(SYS_kcmp, ::getpid(), pid, KCMP_FILE, local_fd, target_fd);
+  if (result < 0) {
+    return std::nullopt;
+  }
+  return result == 0;
 }
 
 std::optional<bool> remote_cloexec(pid_t tid, int fd) noexcept {
