@@ -67,18 +67,17 @@ class RuleIndex {
   // read as zero); std::nullopt when none does.
   std::optional<std::uint32_t> first_match(const Event& event,
                                            std::span<const std::uint64_t> mask) const noexcept;
-  // Like first_match, but considers only rules before `limit` and ignores labels: the rules that
-  // could match an event at this point of all dimensions. Calls `visit` with each, in order,
-  // until it returns true.
+  // Calls `visit` in order with each rule before `limit` that `mask` allows and that matches an
+  // event at this point of all dimensions, until `visit` returns true.
   template <typename Visit>
   void for_each_match_before(Uint128 address, std::uint32_t port, std::size_t slot,
-                             std::uint32_t limit, Visit&& visit) const;
+                             std::uint32_t limit, std::span<const std::uint64_t> mask,
+                             Visit&& visit) const;
 
   const DimensionIndex<Uint128>& addresses() const noexcept { return addresses_; }
   const DimensionIndex<std::uint32_t>& ports() const noexcept { return ports_; }
   std::size_t memory_bytes() const noexcept {
-    return addresses_.memory_bytes() + ports_.memory_bytes() +
-           4 * words_ * sizeof(std::uint64_t);
+    return addresses_.memory_bytes() + ports_.memory_bytes() + 4 * words_ * sizeof(std::uint64_t);
   }
 
  private:
@@ -90,12 +89,13 @@ class RuleIndex {
 
 template <typename Visit>
 void RuleIndex::for_each_match_before(Uint128 address, std::uint32_t port, std::size_t slot,
-                                      std::uint32_t limit, Visit&& visit) const {
+                                      std::uint32_t limit, std::span<const std::uint64_t> mask,
+                                      Visit&& visit) const {
   const std::uint64_t* address_row = addresses_.row(address);
   const std::uint64_t* port_row = ports_.row(port);
   const std::uint64_t* slot_row = operation_protocol_[slot].data();
-  for (std::size_t word = 0; word * 64 < limit; ++word) {
-    std::uint64_t bits = address_row[word] & port_row[word] & slot_row[word];
+  for (std::size_t word = 0; word * 64 < limit && word < mask.size(); ++word) {
+    std::uint64_t bits = address_row[word] & port_row[word] & slot_row[word] & mask[word];
     while (bits != 0) {
       const auto rule = static_cast<std::uint32_t>(word * 64 + __builtin_ctzll(bits));
       if (rule >= limit || visit(rule)) {

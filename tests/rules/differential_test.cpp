@@ -3,7 +3,8 @@
 // Each trial generates a random policy as a model: files with scopes, rules, sets and a default.
 // The test writes the model in the rule language and loads it with load_policy. It then compares
 // the decision for many random events with a reference evaluator that walks the model rule by
-// rule. The seed is printed
+// rule. It also checks each "never matches" warning: the shadowed rule must never match an event
+// that the rule named in the warning does not match. The seed is printed
 // with every failure; set SOCKGATE_TEST_SEED to replay one.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -456,6 +457,33 @@ Decision reference_decide(const Model& model, const Event& event, const LabelSet
   return decision;
 }
 
+// The (later, earlier) model rules of each "never matches" warning between two named rules.
+std::vector<std::pair<const ModelRule*, const ModelRule*>> shadowed_pairs(
+    const Model& model, const LoadResult& loaded) {
+  std::map<std::string, const ModelRule*> by_name;
+  for (const auto& file : model.files) {
+    for (const auto& rule : file.rules) {
+      by_name[rule.name] = &rule;
+    }
+  }
+  std::vector<std::pair<const ModelRule*, const ModelRule*>> pairs;
+  for (const auto& diagnostic : loaded.diagnostics.all()) {
+    const std::string& message = diagnostic.message;
+    const std::string marker = "' never matches: the earlier rule '";
+    const std::size_t middle = message.find(marker);
+    if (middle == std::string::npos || message.rfind("rule '", 0) != 0) {
+      continue;
+    }
+    const std::string later = message.substr(6, middle - 6);
+    const std::size_t start = middle + marker.size();
+    const std::string earlier = message.substr(start, message.find('\'', start) - start);
+    if (by_name.count(later) != 0 && by_name.count(earlier) != 0) {
+      pairs.emplace_back(by_name[later], by_name[earlier]);
+    }
+  }
+  return pairs;
+}
+
 std::uint64_t test_seed() {
   if (const char* text = std::getenv("SOCKGATE_TEST_SEED")) {
     return std::strtoull(text, nullptr, 10);
@@ -473,6 +501,7 @@ TEST(Differential, MatcherAgreesWithReferenceLoop) {
   constexpr int kTrials = 400;
   constexpr int kEvents = 300;
   int compared = 0;
+  int shadow_warnings = 0;
   for (int trial = 0; trial < kTrials; ++trial) {
     const std::uint64_t trial_seed = seeds();
     SCOPED_TRACE("trial " + std::to_string(trial));
@@ -485,9 +514,18 @@ TEST(Differential, MatcherAgreesWithReferenceLoop) {
 
     const LoadResult loaded = load_policy(options);
     ASSERT_TRUE(loaded.ok()) << loaded.format_diagnostics();
+    const auto shadowed = shadowed_pairs(model, loaded);
+    shadow_warnings += static_cast<int>(shadowed.size());
     for (int i = 0; i < kEvents; ++i) {
       LabelSet labels;
       const Event event = generator.event(labels);
+      // A rule reported as never matching must not match where its shadowing rule does not.
+      for (const auto& [later, earlier] : shadowed) {
+        if (rule_matches(*later, model, event, labels)) {
+          ASSERT_TRUE(rule_matches(*earlier, model, event, labels))
+              << later->name << " is reported shadowed by " << earlier->name;
+        }
+      }
       const Decision expected = reference_decide(model, event, labels);
       const Decision actual = loaded.policy->decide(event, loaded.policy->subject(labels));
       const std::string where = std::string(to_string(event.operation)) + " " +
@@ -505,6 +543,8 @@ TEST(Differential, MatcherAgreesWithReferenceLoop) {
   }
   fs::remove_all(directory);
   EXPECT_EQ(compared, kTrials * kEvents);
+  // The shadow check above is not vacuous: random policies do shadow rules.
+  EXPECT_GT(shadow_warnings, kTrials / 10);
 }
 
 }  // namespace
