@@ -43,6 +43,17 @@ struct Entry {
 
 using Entries = std::unordered_map<std::uint64_t, Entry>;
 
+// A tracked listening socket. The sockets it accepts share its local port, and its address
+// unless it is bound to the wildcard. When the kernel picks an ephemeral port for a connect, it
+// skips ports that bind() holds (__inet_hash_connect in net/ipv4/inet_hashtables.c), so other
+// sockets of the namespace rarely share it.
+struct Listener {
+  std::uint64_t source_id = 0;
+  std::uint64_t cookie = 0;
+  LocalAddress local;
+  std::shared_ptr<TrafficCells> cells;
+};
+
 }  // namespace
 
 struct AccountingState {
@@ -56,6 +67,11 @@ struct AccountingState {
   mutable std::mutex mutex;
   std::unordered_map<std::uint64_t, std::shared_ptr<SockDiagSource>> sources;
   Entries entries;
+  std::vector<Listener> listeners;
+  // While a dump runs, the cookies that destroy messages closed meanwhile: the dump may still
+  // list them, and must not adopt them again.
+  bool dump_running = false;
+  std::unordered_set<std::uint64_t> closed_during_dump;
   std::uint64_t next_source_id = 1;
   std::uint64_t next_serial = 1;
   std::chrono::steady_clock::time_point last_overrun_log{};
@@ -112,13 +128,64 @@ Entries::iterator finalize_entry(Entries& entries, Entries::iterator it,
   return entries.erase(it);
 }
 
-void apply_destroyed(AccountingState& state, const std::vector<SocketRecord>& records) {
-  for (const SocketRecord& record : records) {
-    const auto it = state.entries.find(record.cookie);
-    if (it != state.entries.end()) {
-      finalize_entry(state.entries, it, &record.counters);
+// The tracked listener that accepted the socket of `record`, or nullptr.
+const Listener* find_listener(const AccountingState& state, std::uint64_t source_id,
+                              const SocketRecord& record) {
+  for (const Listener& listener : state.listeners) {
+    const LocalAddress& local = listener.local;
+    const bool same_address = local.is_wildcard() || local.address == record.local.address;
+    if (listener.source_id == source_id && listener.cookie != record.cookie &&
+        local.family == record.local.family && local.port == record.local.port && same_address &&
+        !listener.cells->retired.load(std::memory_order_relaxed)) {
+      return &listener;
     }
   }
+  return nullptr;
+}
+
+// Starts tracking a socket that a tracked listener accepted.
+Entries::iterator adopt_accepted(AccountingState& state, std::uint64_t source_id,
+                                 std::uint64_t cookie, const Listener& listener) {
+  Entry entry{source_id, listener.cells, false, state.next_serial++, 0, 0};
+  listener.cells->open_sockets.fetch_add(1, std::memory_order_relaxed);
+  return state.entries.emplace(cookie, std::move(entry)).first;
+}
+
+bool is_listener(const AccountingState& state, std::uint64_t source_id, std::uint64_t cookie) {
+  return std::any_of(state.listeners.begin(), state.listeners.end(), [&](const Listener& entry) {
+    return entry.source_id == source_id && entry.cookie == cookie;
+  });
+}
+
+// Applies destroy messages of one source. Appends the cookies of tracked listeners that closed
+// to `closed_listeners`.
+void apply_destroyed(AccountingState& state, std::uint64_t source_id,
+                     const std::vector<SocketRecord>& records,
+                     std::vector<std::uint64_t>& closed_listeners) {
+  for (const SocketRecord& record : records) {
+    auto it = state.entries.find(record.cookie);
+    if (it == state.entries.end() && is_listener(state, source_id, record.cookie)) {
+      closed_listeners.push_back(record.cookie);
+      continue;
+    }
+    if (it == state.entries.end()) {
+      const Listener* listener = find_listener(state, source_id, record);
+      if (listener == nullptr) {
+        continue;
+      }
+      it = adopt_accepted(state, source_id, record.cookie, *listener);
+    }
+    finalize_entry(state.entries, it, &record.counters);
+    if (state.dump_running) {
+      state.closed_during_dump.insert(record.cookie);
+    }
+  }
+}
+
+void start_dump(AccountingState& state) {
+  const std::lock_guard lock(state.mutex);
+  state.dump_running = true;
+  state.closed_during_dump.clear();
 }
 
 // Applies a dump of one source. With a reconcile serial, tracked sockets missing from the dump
@@ -128,12 +195,21 @@ void apply_dump(AccountingState& state, std::uint64_t source_id,
                 const std::vector<SocketRecord>& records, std::uint64_t reconcile_serial = 0) {
   std::unordered_set<std::uint64_t> seen;
   for (const SocketRecord& record : records) {
-    const auto it = state.entries.find(record.cookie);
-    if (it != state.entries.end() && it->second.source_id == source_id) {
+    auto it = state.entries.find(record.cookie);
+    if (it == state.entries.end()) {
+      const Listener* listener = find_listener(state, source_id, record);
+      if (listener == nullptr || state.closed_during_dump.contains(record.cookie)) {
+        continue;
+      }
+      it = adopt_accepted(state, source_id, record.cookie, *listener);
+    }
+    if (it->second.source_id == source_id) {
       update_entry(it->second, record.counters);
       seen.insert(record.cookie);
     }
   }
+  state.dump_running = false;
+  state.closed_during_dump.clear();
   if (reconcile_serial == 0) {
     return;
   }
@@ -161,22 +237,36 @@ void report_dump_failure(AccountingState& state, std::uint64_t source_id, int er
       source_id, std::strerror(-error));
 }
 
-void reconcile_source(AccountingState& state, std::uint64_t source_id,
-                      const std::shared_ptr<SockDiagSource>& source) {
+void erase_listeners(AccountingState& state, std::uint64_t source_id,
+                     const std::vector<std::uint64_t>& cookies) {
+  std::erase_if(state.listeners, [&](const Listener& listener) {
+    return listener.source_id == source_id &&
+           std::find(cookies.begin(), cookies.end(), listener.cookie) != cookies.end();
+  });
+}
+
+// Dumps a source outside the scrapes. With `reconcile`, tracked sockets missing from the dump
+// are taken as closed. The dump also adopts the open sockets that the listeners in
+// `closed_listeners` accepted, which stop being tracked afterwards.
+void dump_out_of_turn(AccountingState& state, std::uint64_t source_id,
+                      const std::shared_ptr<SockDiagSource>& source, bool reconcile,
+                      const std::vector<std::uint64_t>& closed_listeners) {
   const std::lock_guard dump_lock(state.dump_mutex);
   std::uint64_t serial = 0;
   {
     const std::lock_guard lock(state.mutex);
-    serial = state.next_serial;
+    serial = reconcile ? state.next_serial : 0;
   }
+  start_dump(state);
   std::vector<SocketRecord> records;
   const int error = dump_source(*source, records);
   if (error < 0) {
     report_dump_failure(state, source_id, error);
-    return;
   }
   const std::lock_guard lock(state.mutex);
-  apply_dump(state, source_id, records, serial);
+  // A failed dump may lack open sockets, so it reconciles nothing.
+  apply_dump(state, source_id, records, error == 0 ? serial : 0);
+  erase_listeners(state, source_id, closed_listeners);
 }
 
 void report_overrun(AccountingState& state, std::uint64_t source_id, int buffer_bytes) {
@@ -219,9 +309,10 @@ void drain_source(AccountingState& state, std::uint64_t source_id) {
     overrun = overrun || status == -ENOBUFS;
   } while (status == -ENOBUFS);
 
+  std::vector<std::uint64_t> closed_listeners;
   {
     const std::lock_guard lock(state.mutex);
-    apply_destroyed(state, records);
+    apply_destroyed(state, source_id, records, closed_listeners);
     if (overrun) {
       report_overrun(state, source_id, source->destroy_buffer_bytes());
     }
@@ -229,8 +320,8 @@ void drain_source(AccountingState& state, std::uint64_t source_id) {
   if (malformed > 0) {
     state.count_error(ErrorKind::sock_diag, malformed);
   }
-  if (overrun) {
-    reconcile_source(state, source_id, source);
+  if (overrun || !closed_listeners.empty()) {
+    dump_out_of_turn(state, source_id, source, overrun, closed_listeners);
   }
   if (status < 0) {
     state.count_error(ErrorKind::sock_diag, 1);
@@ -259,6 +350,8 @@ TcpSource::~TcpSource() {
   for (auto it = state->entries.begin(); it != state->entries.end();) {
     it = it->second.source_id == id_ ? finalize_entry(state->entries, it, nullptr) : std::next(it);
   }
+  std::erase_if(state->listeners,
+                [this](const Listener& listener) { return listener.source_id == id_; });
   state->sources.erase(found);
 }
 
@@ -322,6 +415,22 @@ void ByteAccounting::track(const TcpSource& source, std::uint64_t cookie,
   }
 }
 
+void ByteAccounting::track_listener(const TcpSource& source, std::uint64_t cookie,
+                                    const LocalAddress& local,
+                                    std::shared_ptr<TrafficCells> cells) {
+  if (source.state_.lock() != state_) {
+    throw std::invalid_argument("the TCP source belongs to another metrics instance");
+  }
+  if (cells == nullptr || cells->retired.load(std::memory_order_relaxed)) {
+    return;
+  }
+  const std::lock_guard lock(state_->mutex);
+  if (!state_->sources.contains(source.id_) || is_listener(*state_, source.id_, cookie)) {
+    return;
+  }
+  state_->listeners.push_back(Listener{source.id_, cookie, local, std::move(cells)});
+}
+
 void ByteAccounting::refresh() {
   const std::lock_guard dump_lock(state_->dump_mutex);
   std::vector<std::pair<std::uint64_t, std::shared_ptr<SockDiagSource>>> targets;
@@ -336,11 +445,18 @@ void ByteAccounting::refresh() {
       sources_to_dump.insert(it->second.source_id);
       ++it;
     }
+    std::erase_if(state_->listeners, [](const Listener& listener) {
+      return listener.cells->retired.load(std::memory_order_relaxed);
+    });
+    for (const Listener& listener : state_->listeners) {
+      sources_to_dump.insert(listener.source_id);
+    }
     for (const std::uint64_t id : sources_to_dump) {
       targets.emplace_back(id, state_->sources.at(id));
     }
   }
   for (const auto& [id, source] : targets) {
+    start_dump(*state_);
     std::vector<SocketRecord> records;
     const int error = dump_source(*source, records);
     if (error < 0) {

@@ -60,6 +60,12 @@ class ByteAccounting {
   void track(const TcpSource& source, std::uint64_t cookie, std::shared_ptr<TrafficCells> cells,
              Opening opening);
 
+  // Counts the sockets that the listening socket `cookie`, bound to `local`, accepts into
+  // `cells`, until it closes. They are found by their local port and address, in the dumps and
+  // the destroy messages, because accept is not trapped. Ignores what track() ignores.
+  void track_listener(const TcpSource& source, std::uint64_t cookie, const LocalAddress& local,
+                      std::shared_ptr<TrafficCells> cells);
+
   // Reads the counts of the open tracked sockets from the kernel and publishes them.
   void refresh();
 

@@ -1,12 +1,16 @@
 #include "metrics/metrics.hpp"
 
+#include <netinet/in.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 
 #include "metrics/log.hpp"
@@ -187,6 +191,31 @@ void Metrics::track_socket(const TcpSource& source, std::uint64_t cookie, const 
     return;
   }
   impl_->accounting->track(source, cookie, slot->traffic, opening);
+}
+
+bool Metrics::track_listener(const TcpSource& source, int fd, const RuleSeries& series,
+                             std::uint32_t rule) {
+  std::uint64_t cookie = 0;
+  socklen_t length = sizeof cookie;
+  int protocol = 0;
+  socklen_t protocol_length = sizeof protocol;
+  LocalAddress local;
+  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &protocol_length) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &length) != 0 ||
+      !read_local_address(fd, local)) {
+    log().warn("cannot count the bytes of connections accepted on descriptor {}: {}", fd,
+               std::strerror(errno));
+    return false;
+  }
+  if (protocol != IPPROTO_TCP) {
+    log().warn("cannot count the bytes of connections accepted on descriptor {}: not TCP", fd);
+    return false;
+  }
+  const RuleSeries::Slot* slot = series.slot(rule);
+  if (slot != nullptr) {
+    impl_->accounting->track_listener(source, cookie, local, slot->traffic);
+  }
+  return true;
 }
 
 std::vector<prometheus::MetricFamily> Metrics::collect() {

@@ -108,6 +108,13 @@ class Metrics {
   void track_socket(const TcpSource& source, std::uint64_t cookie, const RuleSeries& series,
                     std::uint32_t rule, Opening opening = Opening::active);
 
+  // Counts the bytes of the TCP sockets that the listening socket `fd` (bound, and listening
+  // or about to) of `source` accepts, into the traffic series of `rule`. Reads the socket's
+  // cookie and local address now and keeps no descriptor. Returns false, with a warning logged,
+  // when `fd` is not a bound TCP socket.
+  bool track_listener(const TcpSource& source, int fd, const RuleSeries& series,
+                      std::uint32_t rule);
+
   // Reads the open sockets' counters, then returns every family in table order.
   std::vector<prometheus::MetricFamily> collect();
   // collect() in the Prometheus text exposition format, as served at /metrics.

@@ -1,5 +1,6 @@
 #include "metrics/sock_diag.hpp"
 
+#include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
@@ -122,7 +123,43 @@ int collect_record(const nlmsghdr* message, void* data) {
   return MNL_CB_OK;
 }
 
+// Stores the IPv4 address at `v4` (network byte order) as ::ffff:a.b.c.d.
+void set_v4_mapped(std::array<std::uint8_t, 16>& address, const void* v4) {
+  address.fill(0);
+  address[10] = 0xff;
+  address[11] = 0xff;
+  std::memcpy(address.data() + 12, v4, 4);
+}
+
 }  // namespace
+
+bool LocalAddress::is_wildcard() const {
+  constexpr std::array<std::uint8_t, 16> kMappedAny = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return address == std::array<std::uint8_t, 16>{} || address == kMappedAny;
+}
+
+bool read_local_address(int fd, LocalAddress& local) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
+    return false;
+  }
+  local.family = storage.ss_family;
+  if (storage.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage);
+    set_v4_mapped(local.address, &v4->sin_addr);
+    local.port = ntohs(v4->sin_port);
+    return true;
+  }
+  if (storage.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    std::memcpy(local.address.data(), &v6->sin6_addr, local.address.size());
+    local.port = ntohs(v6->sin6_port);
+    return true;
+  }
+  errno = EAFNOSUPPORT;
+  return false;
+}
 
 std::uint64_t payload_sent(const TcpCounters& counters, bool active_open) {
   std::uint64_t acked = counters.bytes_acked;
@@ -150,6 +187,13 @@ ParseResult parse_socket_message(const nlmsghdr* message, SocketRecord& record) 
   const auto* diag = static_cast<const inet_diag_msg*>(mnl_nlmsg_get_payload(message));
   record.cookie =
       diag->id.idiag_cookie[0] | (static_cast<std::uint64_t>(diag->id.idiag_cookie[1]) << 32);
+  record.local.family = diag->idiag_family;
+  record.local.port = ntohs(diag->id.idiag_sport);
+  if (diag->idiag_family == AF_INET) {
+    set_v4_mapped(record.local.address, &diag->id.idiag_src[0]);
+  } else {
+    std::memcpy(record.local.address.data(), diag->id.idiag_src, record.local.address.size());
+  }
 
   const auto* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(message));
   const auto* attribute =

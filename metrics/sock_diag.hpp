@@ -5,6 +5,7 @@
 // because the kernel registers sock_diag with NL_CFG_F_NONROOT_RECV.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -37,8 +38,23 @@ std::uint64_t payload_sent(const TcpCounters& counters, bool active_open);
 // one extra byte for a connection whose peer closed first while the socket was open.
 std::uint64_t payload_received(const TcpCounters& counters);
 
+// A socket's local address: IPv4 addresses in IPv4-mapped IPv6 form (::ffff:a.b.c.d).
+struct LocalAddress {
+  int family = 0;
+  std::array<std::uint8_t, 16> address{};
+  // Host byte order.
+  std::uint16_t port = 0;
+
+  bool is_wildcard() const;
+};
+
+// Reads the local address of a socket with getsockname. Returns false, with errno set, when
+// that fails or the socket is not AF_INET or AF_INET6.
+bool read_local_address(int fd, LocalAddress& local);
+
 struct SocketRecord {
   std::uint64_t cookie = 0;
+  LocalAddress local;
   TcpCounters counters;
 };
 
