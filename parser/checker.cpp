@@ -315,6 +315,7 @@ void Checker::check_set_cycles() {
   // Depth-first search; a set met again while still on the path closes a cycle.
   std::set<std::string, std::less<>> done;
   std::vector<std::string> path;
+  bool reported_depth = false;
   std::function<void(const ast::Set&)> visit = [&](const ast::Set& set) {
     const auto on_path = std::find(path.begin(), path.end(), set.name);
     if (on_path != path.end()) {
@@ -328,6 +329,18 @@ void Checker::check_set_cycles() {
       return;
     }
     if (done.count(set.name) != 0) {
+      return;
+    }
+    // The bound keeps this search and the compiler's set resolution off deep recursion.
+    if (path.size() >= kMaxSetDepth) {
+      if (!reported_depth) {
+        diagnostics.error(outline.sets.at(path.front())->name_location,
+                          "set '" + path.front() + "' nests sets more than " +
+                              std::to_string(kMaxSetDepth) + " deep (through '" + set.name +
+                              "'); flatten the nesting");
+        reported_depth = true;
+      }
+      done.insert(set.name);
       return;
     }
     path.push_back(set.name);

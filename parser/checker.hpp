@@ -12,6 +12,9 @@
 
 namespace sockgate::parser {
 
+// Sets that contain sets nest at most this deep; deeper nesting is reported as an error.
+inline constexpr std::size_t kMaxSetDepth = 32;
+
 // A rule, or the default of a scoped file (a catch-all for the containers in scope), with the
 // scopes that limit it: its own file's and those of the files that include it, outermost first.
 struct OrderedEntry {

@@ -87,13 +87,16 @@ const AddressSet& Compiler::resolve_set(const std::string& name) {
   // An empty entry first: a set that refers back to itself (an error the checker reports before
   // any compilation) then ends the recursion.
   resolved_sets_.emplace(name, AddressSet{});
-  AddressSet result;
+  // Collect every interval first and normalize once: uniting item by item would copy and sort
+  // the growing set for each item, quadratic in large block lists.
+  std::vector<Interval<Uint128>> intervals;
   if (const auto set = outline_.sets.find(name); set != outline_.sets.end()) {
     for (const auto& item : set->second->items) {
-      result = result.united(item_set(item));
+      const AddressSet part = item_set(item);
+      intervals.insert(intervals.end(), part.intervals().begin(), part.intervals().end());
     }
   }
-  return resolved_sets_[name] = std::move(result);
+  return resolved_sets_[name] = AddressSet(std::move(intervals));
 }
 
 AddressSet Compiler::item_set(const ast::AddressItem& item) {
@@ -111,21 +114,18 @@ AddressSet Compiler::item_set(const ast::AddressItem& item) {
 // Addresses in some item without `!` (all addresses when every item has `!`) and in no item
 // with `!`.
 AddressSet Compiler::address_set(const ast::AddressClause& clause) {
-  AddressSet included;
-  AddressSet excluded;
+  std::vector<Interval<Uint128>> included;
+  std::vector<Interval<Uint128>> excluded;
   bool any_positive = false;
   for (const auto& item : clause.items) {
-    if (item.negated) {
-      excluded = excluded.united(item_set(item));
-    } else {
-      included = included.united(item_set(item));
-      any_positive = true;
-    }
+    const AddressSet part = item_set(item);
+    auto& target = item.negated ? excluded : included;
+    target.insert(target.end(), part.intervals().begin(), part.intervals().end());
+    any_positive = any_positive || !item.negated;
   }
-  if (!any_positive) {
-    included = AddressSet::all(kMaxAddress);
-  }
-  return included.minus(excluded);
+  const AddressSet positive =
+      any_positive ? AddressSet(std::move(included)) : AddressSet::all(kMaxAddress);
+  return positive.minus(AddressSet(std::move(excluded)));
 }
 
 PortSet Compiler::port_set(const std::optional<std::vector<ast::PortRange>>& ports) {

@@ -37,6 +37,29 @@ TEST(Checker, SetCycle) {
             Messages{"1:5: error: set 'self' refers to itself (self -> self)"});
 }
 
+TEST(Checker, SetNestingDepthIsBounded) {
+  // 200,000 nested sets used to overflow the stack; now the nesting stops at 32.
+  std::string text;
+  constexpr int kSets = 200000;
+  for (int i = 0; i + 1 < kSets; ++i) {
+    text += "set s" + std::to_string(i) + " = { @s" + std::to_string(i + 1) + " }\n";
+  }
+  text += "set s" + std::to_string(kSets - 1) + " = { 10.0.0.1 }\n";
+  const auto result = messages(parse(text));
+  ASSERT_EQ(result.size(), 1U);
+  EXPECT_EQ(result[0],
+            "1:5: error: set 's0' nests sets more than 32 deep (through 's32'); flatten the "
+            "nesting");
+
+  // A chain of 32 sets is within the bound.
+  std::string shallow;
+  for (int i = 0; i < 31; ++i) {
+    shallow += "set t" + std::to_string(i) + " = { @t" + std::to_string(i + 1) + " }\n";
+  }
+  shallow += "set t31 = { 10.0.0.1 }\n";
+  EXPECT_EQ(messages(parse(shallow)), Messages{});
+}
+
 TEST(Checker, DuplicateRuleName) {
   EXPECT_EQ(messages(parse("rule a: pass\nrule a: deny\n")),
             Messages{"2:1: error: duplicate rule name 'a'; the first is at test.rules:1 (rule "
