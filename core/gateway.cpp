@@ -323,8 +323,13 @@ std::string Gateway::rule_name(const Call& call) const {
 }
 
 void Gateway::socket_installed(const Call& call, int host_socket) {
-  if (call.type != SOCK_STREAM || !call.event || !host_source_ ||
-      call.call.operation != rules::Operation::connect) {
+  if (call.type != SOCK_STREAM || !call.event || !host_source_) {
+    return;
+  }
+  if (call.call.operation == rules::Operation::bind) {
+    // accept() is not trapped: metrics find the listener's connections by its address.
+    metrics_->track_listener(*host_source_, host_socket, *call.policy->series,
+                             call.decision.rule);
     return;
   }
   metrics_->track_socket(*host_source_, socket_cookie(host_socket), *call.policy->series,
