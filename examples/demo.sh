@@ -11,10 +11,11 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-usage: sudo bash examples/demo.sh [--seconds N] [--keep]
+usage: sudo bash examples/demo.sh [--seconds N] [--keep] [--binary PATH]
 
-  --seconds N  length of each iperf3 run in seconds (default 10)
-  --keep       leave the test host running afterwards
+  --seconds N    length of each iperf3 run in seconds (default 10)
+  --keep         leave the test host running afterwards
+  --binary PATH  use this sockgate binary (readable by the user sgtest) instead of building
 USAGE
 }
 
@@ -33,6 +34,7 @@ export PATH=$COMMON_SYSTEM_PATH
 
 SECONDS_PER_RUN=10
 KEEP=0
+SOCKGATE_BINARY=
 
 parse_arguments() {
     while (($# > 0)); do
@@ -43,6 +45,11 @@ parse_arguments() {
             shift
             ;;
         --keep) KEEP=1 ;;
+        --binary)
+            [[ -n ${2:-} ]] || die "--binary needs the path of a sockgate binary"
+            SOCKGATE_BINARY=$(realpath -- "$2")
+            shift
+            ;;
         -h | --help)
             usage
             exit 0
@@ -91,6 +98,19 @@ print_table() {
         }'
 }
 
+# Builds the sockgate target as the test user in its copy of the tree, quietly unless it fails.
+build_sockgate() {
+    log_info "building sockgate as $TESTUSER_NAME in $BUILD_WORK_DIR (minutes the first time)"
+    local build_log
+    build_log=$(mktemp /tmp/sockgate-demo-build.XXXXXX.log)
+    if ! { build_copy_source "$REPO_DIR" && build_configure && build_targets sockgate; } \
+        >"$build_log" 2>&1; then
+        tail -n 40 "$build_log" >&2
+        die "building sockgate failed; the whole output is in $build_log"
+    fi
+    rm -f "$build_log"
+}
+
 cleanup() {
     if ((KEEP)); then
         log_info "--keep: the test host stays up, with its addresses in $TESTHOSTS_ENV_FILE"
@@ -107,16 +127,12 @@ main() {
 
     deps_install
     testuser_setup
-    log_info "building sockgate as $TESTUSER_NAME in $BUILD_WORK_DIR (minutes the first time)"
-    local build_log
-    build_log=$(mktemp /tmp/sockgate-demo-build.XXXXXX.log)
-    if ! { build_copy_source "$REPO_DIR" && build_configure && build_targets sockgate; } \
-        >"$build_log" 2>&1; then
-        tail -n 40 "$build_log" >&2
-        die "building sockgate failed; the whole output is in $build_log"
+    local sockgate=$SOCKGATE_BINARY
+    if [[ -z $sockgate ]]; then
+        build_sockgate
+        sockgate=$BUILD_BINARY_DIR/core/sockgate
     fi
-    rm -f "$build_log"
-    local sockgate=$BUILD_BINARY_DIR/core/sockgate
+    testuser_run test -x "$sockgate" || die "$sockgate is not executable by $TESTUSER_NAME"
 
     trap cleanup EXIT
     testhosts_setup

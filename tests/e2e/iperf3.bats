@@ -4,9 +4,10 @@
 
 load helpers
 
-# Bytes that each client sends. 256 MiB is a multiple of iperf3's 128 KiB block size, so the
-# transfer is exactly this long.
+# Bytes that each client is told to send (--bytes): 256 MiB, a multiple of iperf3's 128 KiB
+# TCP block size.
 readonly TRANSFER_BYTES=268435456
+readonly BLOCK_BYTES=131072
 
 setup() {
     setup_e2e
@@ -23,19 +24,26 @@ run_iperf3_through_sockgate() {
         >"$BATS_TEST_TMPDIR/iperf3.json" 2>"$BATS_TEST_TMPDIR/sockgate.log"
 }
 
-# Fails unless the client sent every byte and the server received at least 95% of them.
-# NOTE: the server stops counting when the client's end-of-test message arrives on the control
-# connection, so bytes still buffered in between are not counted. Through slirp4netns, which
-# buffers megabytes, about 1% of 256 MiB was left out on the development machine.
+# Fails unless the client sent the requested bytes and the server received nearly all of them.
+# NOTE: the iperf3 3.12 client may send more than --bytes (one more 128 KiB block was seen
+# through a bypassed socket), so up to 8 blocks more pass. The server stops counting when the
+# end-of-test message arrives on the control connection, so bytes still buffered are left out:
+# about 1% of 256 MiB through slirp4netns on the development machine. Exact byte counts are
+# checked by echo.bats and by the SHA-256 of the HTTP blob.
 assert_full_transfer() {
     local report=$BATS_TEST_TMPDIR/iperf3.json
     assert_json "$report" .error null
-    assert_json "$report" .end.sum_sent.bytes "$TRANSFER_BYTES"
 
-    local received
+    local sent received
+    sent=$(jq -r .end.sum_sent.bytes "$report")
     received=$(jq -r .end.sum_received.bytes "$report")
-    if ((received > TRANSFER_BYTES || received < TRANSFER_BYTES / 100 * 95)); then
-        echo "the server received $received bytes of $TRANSFER_BYTES" >&2
+    if ((sent < TRANSFER_BYTES || sent > TRANSFER_BYTES + 8 * BLOCK_BYTES)); then
+        echo "the client sent $sent bytes, expected $TRANSFER_BYTES to" \
+            "$((TRANSFER_BYTES + 8 * BLOCK_BYTES))" >&2
+        return 1
+    fi
+    if ((received > sent || received < sent / 100 * 95)); then
+        echo "the server received $received of the $sent bytes sent, expected at least 95%" >&2
         return 1
     fi
 }

@@ -45,6 +45,7 @@ run_exclusively() {
     flock --close --nonblock --conflict-exit-code 75 "$COMMON_LOCK_FILE" bash "$@" || status=$?
     if ((status == 75)); then
         log_info "another test run holds $COMMON_LOCK_FILE, so this one waits for it to finish"
+        status=0
         flock --close "$COMMON_LOCK_FILE" bash "$@" || status=$?
     fi
     exit "$status"
