@@ -1,16 +1,12 @@
-// The logger of metrics/: the spdlog logger registered as "sockgate" when the program
-// registered one, otherwise spdlog's default logger.
+// The logger of metrics/: the spdlog logger registered as "sockgate" when the program registered
+// one, otherwise a logger of its own that writes to standard error as "sockgate: LEVEL: TEXT",
+// because standard output belongs to the command that `sockgate run` runs.
 #pragma once
 
 #include <spdlog/spdlog.h>
 
 namespace sockgate::metrics {
 
-inline spdlog::logger& log() {
-  if (const auto named = spdlog::get("sockgate")) {
-    return *named;
-  }
-  return *spdlog::default_logger_raw();
-}
+spdlog::logger& log();
 
 }  // namespace sockgate::metrics
