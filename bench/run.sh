@@ -79,7 +79,7 @@ parse_arguments() {
         esac
         shift
     done
-    OUT_DIR=${OUT_DIR:-$REPO_DIR/bench/results/$MODE}
+    OUT_DIR=$(realpath -m -- "${OUT_DIR:-$REPO_DIR/bench/results/$MODE}")
 }
 
 # Reuses a test host that another script left up (tests/run.sh --keep), or sets one up that
