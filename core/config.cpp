@@ -12,6 +12,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "metrics/exposer.hpp"
+
 namespace sockgate::config {
 
 namespace {
@@ -61,7 +63,7 @@ void error_at(Context& context, const toml::source_position& position, const std
     out += i - 1 < line.size() && line[i - 1] == '\t' ? '\t' : ' ';
   }
   out += "^\n";
-  context.errors.push_back({{position.line, position.column}, std::move(out)});
+  context.errors.emplace_back(std::make_pair(position.line, position.column), std::move(out));
 }
 
 void error_in_file(Context& context, const std::string& message) {
@@ -95,6 +97,40 @@ std::string join(const auto& words) {
   return text;
 }
 
+// Replaces $XDG_RUNTIME_DIR and ${XDG_RUNTIME_DIR} in `value`, appending to `expanded`.
+bool expand_variables(Context& context, std::string_view key, const toml::node& node,
+                      std::string_view value, std::string& expanded) {
+  const auto position = node.source().begin;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] != '$') {
+      expanded += value[i];
+      continue;
+    }
+    const std::string_view rest = value.substr(i + 1);
+    const bool braced = rest.starts_with("{XDG_RUNTIME_DIR}");
+    const bool bare = rest.starts_with("XDG_RUNTIME_DIR") &&
+                      (rest.size() == 15 ||
+                       !(std::isalnum(static_cast<unsigned char>(rest[15])) || rest[15] == '_'));
+    if (!braced && !bare) {
+      error_at(context, position,
+               "unknown variable in '" + std::string(key) +
+                   "': only $XDG_RUNTIME_DIR and a "
+                   "leading ~ are expanded");
+      return false;
+    }
+    if (!context.environment.xdg_runtime_dir) {
+      error_at(context, position,
+               "'" + std::string(key) +
+                   "' uses $XDG_RUNTIME_DIR, which is not set; set it (a "
+                   "login session has it) or write the path without it");
+      return false;
+    }
+    expanded += *context.environment.xdg_runtime_dir;
+    i += braced ? 17 : 15;
+  }
+  return true;
+}
+
 // Expands `~` at the start and $XDG_RUNTIME_DIR anywhere, then anchors relative paths at the
 // configuration file's directory.
 std::optional<std::string> expand_path(Context& context, std::string_view key,
@@ -117,36 +153,8 @@ std::optional<std::string> expand_path(Context& context, std::string_view key,
     expanded = *context.environment.home;
     value.remove_prefix(1);
   }
-
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    if (value[i] != '$') {
-      expanded += value[i];
-      continue;
-    }
-    const std::string_view rest = value.substr(i + 1);
-    std::size_t length = 0;
-    if (rest.starts_with("{XDG_RUNTIME_DIR}")) {
-      length = 17;
-    } else if (rest.starts_with("XDG_RUNTIME_DIR") &&
-               (rest.size() == 15 ||
-                !(std::isalnum(static_cast<unsigned char>(rest[15])) || rest[15] == '_'))) {
-      length = 15;
-    } else {
-      error_at(context, position,
-               "unknown variable in '" + std::string(key) +
-                   "': only $XDG_RUNTIME_DIR and a "
-                   "leading ~ are expanded");
-      return std::nullopt;
-    }
-    if (!context.environment.xdg_runtime_dir) {
-      error_at(context, position,
-               "'" + std::string(key) +
-                   "' uses $XDG_RUNTIME_DIR, which is not set; set it (a "
-                   "login session has it) or write the path without it");
-      return std::nullopt;
-    }
-    expanded += *context.environment.xdg_runtime_dir;
-    i += length;
+  if (!expand_variables(context, key, node, value, expanded)) {
+    return std::nullopt;
   }
 
   fs::path path(expanded);
@@ -184,42 +192,6 @@ std::optional<std::string> require_choice(Context& context, std::string_view key
   return std::nullopt;
 }
 
-bool valid_port(std::string_view text) {
-  if (text.empty() || text.size() > 5) {
-    return false;
-  }
-  unsigned port = 0;
-  for (const char c : text) {
-    if (c < '0' || c > '9') {
-      return false;
-    }
-    port = port * 10 + static_cast<unsigned>(c - '0');
-  }
-  return port >= 1 && port <= 65535;
-}
-
-// HOST:PORT with an IPv4 address, or [IPV6]:PORT.
-bool valid_metrics_address(std::string_view text) {
-  std::string_view host;
-  std::string_view port;
-  if (text.starts_with('[')) {
-    const std::size_t close = text.find("]:");
-    if (close == std::string_view::npos) {
-      return false;
-    }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    const auto address = rules::IpAddress::parse(host);
-    return address && !address->is_v4() && valid_port(port);
-  }
-  const std::size_t colon = text.find(':');
-  if (colon == std::string_view::npos) {
-    return false;
-  }
-  const auto address = rules::IpAddress::parse(text.substr(0, colon));
-  return address && address->is_v4() && valid_port(text.substr(colon + 1));
-}
-
 void read_rules(Context& context, const toml::node& node, GatewayConfig& config) {
   const auto* array = node.as_array();
   if (array == nullptr) {
@@ -254,11 +226,14 @@ void read_metrics(Context& context, const toml::node& node, GatewayConfig& confi
   if (value == nullptr) {
     return;
   }
-  if (!value->get().empty() && !valid_metrics_address(value->get())) {
-    error_at(context, node.source().begin,
-             "invalid metrics address '" + value->get() +
-                 "'; use IPV4:PORT or [IPV6]:PORT, such as 127.0.0.1:9464, or \"\" to disable");
-    return;
+  // The exporter's own parser, so that the file accepts exactly the addresses it can serve.
+  if (!value->get().empty()) {
+    try {
+      (void)metrics::parse_exposer_address(value->get());
+    } catch (const metrics::MetricsError& error) {
+      error_at(context, node.source().begin, error.what());
+      return;
+    }
   }
   config.metrics_address = value->get();
 }
@@ -392,8 +367,8 @@ ConfigResult load_config(const std::string& path, const Environment& environment
     return parse_config(contents.str(), path, environment);
   } catch (const std::exception& error) {
     ConfigResult result;
-    result.errors.push_back(path + ": error: cannot read the configuration file: " +
-                            error.what() + "\n");
+    result.errors.push_back(path + ": error: cannot read the configuration file: " + error.what() +
+                            "\n");
     return result;
   }
 }

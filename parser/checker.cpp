@@ -280,8 +280,15 @@ struct Checker {
     }
   }
 
+  struct SetSearch {
+    std::set<std::string, std::less<>> done;
+    std::vector<std::string> path;
+    bool reported_depth = false;
+  };
+
   void check_sets();
   void check_set_cycles();
+  void visit_set(const ast::Set& set, SetSearch& search);
   void check_units();
   void check_unit(std::uint32_t unit_index);
 };
@@ -311,50 +318,49 @@ void Checker::check_sets() {
   check_set_cycles();
 }
 
+// Depth-first search over set references; a set met again while still on the path closes a
+// cycle. The depth bound keeps this search and the compiler's set resolution off deep recursion.
+void Checker::visit_set(const ast::Set& set, SetSearch& search) {
+  const auto on_path = std::find(search.path.begin(), search.path.end(), set.name);
+  if (on_path != search.path.end()) {
+    std::string chain;
+    for (auto it = on_path; it != search.path.end(); ++it) {
+      chain += *it + " -> ";
+    }
+    diagnostics.error(outline.sets.at(*on_path)->name_location,
+                      "set '" + *on_path + "' refers to itself (" + chain + set.name + ")");
+    return;
+  }
+  if (search.done.count(set.name) != 0) {
+    return;
+  }
+  if (search.path.size() >= kMaxSetDepth) {
+    if (!search.reported_depth) {
+      diagnostics.error(outline.sets.at(search.path.front())->name_location,
+                        "set '" + search.path.front() + "' nests sets more than " +
+                            std::to_string(kMaxSetDepth) + " deep (through '" + set.name +
+                            "'); flatten the nesting");
+      search.reported_depth = true;
+    }
+    search.done.insert(set.name);
+    return;
+  }
+
+  search.path.push_back(set.name);
+  for (const auto& item : set.items) {
+    const auto found = outline.sets.find(item.set_name);
+    if (item.kind == ast::AddressItem::Kind::set_reference && found != outline.sets.end()) {
+      visit_set(*found->second, search);
+    }
+  }
+  search.path.pop_back();
+  search.done.insert(set.name);
+}
+
 void Checker::check_set_cycles() {
-  // Depth-first search; a set met again while still on the path closes a cycle.
-  std::set<std::string, std::less<>> done;
-  std::vector<std::string> path;
-  bool reported_depth = false;
-  std::function<void(const ast::Set&)> visit = [&](const ast::Set& set) {
-    const auto on_path = std::find(path.begin(), path.end(), set.name);
-    if (on_path != path.end()) {
-      std::string chain;
-      for (auto it = on_path; it != path.end(); ++it) {
-        chain += *it + " -> ";
-      }
-      const ast::Set* start = outline.sets.at(*on_path);
-      diagnostics.error(start->name_location,
-                        "set '" + *on_path + "' refers to itself (" + chain + set.name + ")");
-      return;
-    }
-    if (done.count(set.name) != 0) {
-      return;
-    }
-    // The bound keeps this search and the compiler's set resolution off deep recursion.
-    if (path.size() >= kMaxSetDepth) {
-      if (!reported_depth) {
-        diagnostics.error(outline.sets.at(path.front())->name_location,
-                          "set '" + path.front() + "' nests sets more than " +
-                              std::to_string(kMaxSetDepth) + " deep (through '" + set.name +
-                              "'); flatten the nesting");
-        reported_depth = true;
-      }
-      done.insert(set.name);
-      return;
-    }
-    path.push_back(set.name);
-    for (const auto& item : set.items) {
-      const auto found = outline.sets.find(item.set_name);
-      if (item.kind == ast::AddressItem::Kind::set_reference && found != outline.sets.end()) {
-        visit(*found->second);
-      }
-    }
-    path.pop_back();
-    done.insert(set.name);
-  };
+  SetSearch search;
   for (const auto& [name, set] : outline.sets) {
-    visit(*set);
+    visit_set(*set, search);
   }
 }
 

@@ -5,10 +5,10 @@
 // (every error and warning of the run, each with file, line and column). This module does not
 // depend on the compiled policy: rules/ turns a Program without errors into one.
 //
-// Flow: parse_file/parse_text match the grammar (grammar.hpp) statement by statement; a syntax
-// error is recorded and parsing resumes on the next line, so one run reports every error.
-// The files that a file includes are loaded after that file is parsed. check_program (checker.hpp) then runs
-// the meaning checks that need the whole program: names, sets, values, clause combinations.
+// Flow: parse_file/parse_text match the grammar (grammar.hpp) statement by statement. A syntax
+// error is recorded and parsing resumes on the next line, so one run reports every error. The
+// files that a file includes are loaded after that file is parsed. check_program (checker.hpp)
+// then runs the meaning checks that need the whole program: names, sets, values, clauses.
 //
 // No exception leaves this module: PEGTL, file system and allocation failures become
 // diagnostics.

@@ -1,6 +1,7 @@
 #include "rules/compiler.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <map>
 
@@ -152,6 +153,25 @@ std::optional<Publish> Compiler::publish_of(const ast::Rule& rule) {
   return publish;
 }
 
+// The (operation, protocol) pairs a rule applies to.
+std::array<bool, 4> operation_protocol_mask(const ast::Rule& rule) {
+  const parser::OperationSet operations = parser::effective_operations(rule);
+  const auto has_protocol = [&](ast::Protocol protocol) {
+    return rule.protocols.empty() || std::find(rule.protocols.begin(), rule.protocols.end(),
+                                               protocol) != rule.protocols.end();
+  };
+  std::array<bool, 4> mask{};
+  for (const Operation operation : {Operation::connect, Operation::bind}) {
+    const bool has_operation =
+        operation == Operation::connect ? operations.connect : operations.bind;
+    mask[operation_protocol_slot(operation, Protocol::tcp)] =
+        has_operation && has_protocol(ast::Protocol::tcp);
+    mask[operation_protocol_slot(operation, Protocol::udp)] =
+        has_operation && has_protocol(ast::Protocol::udp);
+  }
+  return mask;
+}
+
 CompiledRule Compiler::compile_entry(const parser::OrderedEntry& entry) {
   CompiledRule compiled;
   for (const ast::Scope* scope : entry.scopes) {
@@ -160,6 +180,7 @@ CompiledRule Compiler::compile_entry(const parser::OrderedEntry& entry) {
                                scope_conditions.end());
   }
 
+  // A scoped file's default matches every call of the containers in scope.
   if (entry.scoped_default != nullptr) {
     compiled.shape.addresses = AddressSet::all(kMaxAddress);
     compiled.shape.ports = PortSet::all(kMaxPort);
@@ -176,21 +197,7 @@ CompiledRule Compiler::compile_entry(const parser::OrderedEntry& entry) {
   compiled.shape.addresses =
       rule.addresses ? address_set(*rule.addresses) : AddressSet::all(kMaxAddress);
   compiled.shape.ports = port_set(rule.ports);
-
-  const parser::OperationSet operations = parser::effective_operations(rule);
-  const auto has_protocol = [&](ast::Protocol protocol) {
-    return rule.protocols.empty() || std::find(rule.protocols.begin(), rule.protocols.end(),
-                                               protocol) != rule.protocols.end();
-  };
-  for (const Operation operation : {Operation::connect, Operation::bind}) {
-    const bool has_operation =
-        operation == Operation::connect ? operations.connect : operations.bind;
-    compiled.shape.operation_protocol[operation_protocol_slot(operation, Protocol::tcp)] =
-        has_operation && has_protocol(ast::Protocol::tcp);
-    compiled.shape.operation_protocol[operation_protocol_slot(operation, Protocol::udp)] =
-        has_operation && has_protocol(ast::Protocol::udp);
-  }
-
+  compiled.shape.operation_protocol = operation_protocol_mask(rule);
   compiled.action = to_action(rule.action);
   compiled.error = compiled.action == Action::deny ? deny_error(rule.error) : 0;
   compiled.publish = publish_of(rule);
