@@ -1,5 +1,6 @@
 #include "core/oci_listener.hpp"
 
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -16,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <stdexcept>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -36,31 +38,36 @@ std::string describe(const json& value) {
   return text.size() > 60 ? text.substr(0, 57) + "..." : text;
 }
 
-std::string require_string(const json& object, const char* key, const char* where) {
+// Returns the string at `key`; `prefix` is "" or "state." and names the field in messages.
+std::string require_string(const json& object, const char* key, const char* prefix) {
   auto found = object.find(key);
   if (found == object.end()) {
-    throw std::invalid_argument(fmt::format("{} is missing \"{}\"", where, key));
+    throw std::invalid_argument(fmt::format("{}{} is missing", prefix, key));
   }
   if (!found->is_string()) {
     throw std::invalid_argument(
-        fmt::format("{}.{} is {}, expected a string", where, key, describe(*found)));
+        fmt::format("{}{} is {}, expected a string", prefix, key, describe(*found)));
   }
   return found->get<std::string>();
 }
 
-// Accepts every 1.x version of the runtime specification, as runc ("1.0.2-dev") and crun send.
-void check_version(const std::string& version, const char* where) {
-  if (version.size() < 2 || version.compare(0, 2, "1.") != 0) {
+// Accepts the 0.x and 1.x versions of the state. runc 1.1.5 sends the runtime specification's
+// version ("1.0.2-dev"), but crun 1.8.1 sends "0.2.0".
+void check_version(const std::string& version, const char* prefix) {
+  bool known = version.size() >= 2 && (version[0] == '0' || version[0] == '1') &&
+               version[1] == '.';
+  if (!known) {
     throw std::invalid_argument(fmt::format(
-        "{}.ociVersion is \"{}\"; sockgate reads version 1.x of the container process state",
-        where, version));
+        "{}ociVersion is \"{}\"; sockgate reads versions 0.x and 1.x of the container process "
+        "state",
+        prefix, version));
   }
 }
 
 pid_t require_pid(const json& message) {
   auto found = message.find("pid");
   if (found == message.end()) {
-    throw std::invalid_argument("the message is missing \"pid\"");
+    throw std::invalid_argument("pid is missing");
   }
   if (!found->is_number_integer() || found->get<std::int64_t>() <= 0 ||
       found->get<std::int64_t>() > std::numeric_limits<pid_t>::max()) {
@@ -79,7 +86,7 @@ std::vector<std::string> require_fd_names(const json& message) {
   std::vector<std::string> names;
   for (const json& name : *found) {
     if (!name.is_string()) {
-      throw std::invalid_argument(fmt::format("fds holds {}, expected names", describe(name)));
+      throw std::invalid_argument(fmt::format("fds contains {}, expected descriptor names", describe(name)));
     }
     names.push_back(name.get<std::string>());
   }
@@ -115,8 +122,8 @@ ProcessState read_state(const json& message) {
     throw std::invalid_argument("the message is not a JSON object");
   }
   ProcessState result;
-  result.oci_version = require_string(message, "ociVersion", "the message");
-  check_version(result.oci_version, "the message");
+  result.oci_version = require_string(message, "ociVersion", "");
+  check_version(result.oci_version, "");
   result.fds = require_fd_names(message);
   result.pid = require_pid(message);
   if (auto metadata = message.find("metadata"); metadata != message.end()) {
@@ -130,13 +137,13 @@ ProcessState read_state(const json& message) {
   if (state == message.end() || !state->is_object()) {
     throw std::invalid_argument("the message has no \"state\" object");
   }
-  check_version(require_string(*state, "ociVersion", "state"), "state");
-  result.id = require_string(*state, "id", "state");
+  check_version(require_string(*state, "ociVersion", "state."), "state.");
+  result.id = require_string(*state, "id", "state.");
   if (result.id.empty()) {
     throw std::invalid_argument("state.id is empty; the container needs an id");
   }
-  result.status = require_string(*state, "status", "state");
-  result.bundle = state->contains("bundle") ? require_string(*state, "bundle", "state") : "";
+  result.status = require_string(*state, "status", "state.");
+  result.bundle = state->contains("bundle") ? require_string(*state, "bundle", "state.") : "";
   result.annotations = read_annotations(*state);
   return result;
 }
@@ -173,7 +180,7 @@ void make_parent_directory(const std::string& path) {
                                std::filesystem::perm_options::replace);
 }
 
-// Removes a socket file that no process listens on; refuses to replace a live one.
+// Removes a socket file that no process listens on. Throws when a process still listens there.
 void remove_stale_socket(const std::string& path, const sockaddr_un& address) {
   struct stat status {};
   if (::lstat(path.c_str(), &status) != 0) {
@@ -331,6 +338,14 @@ OciListener::~OciListener() {
   if (thread_.joinable()) {
     thread_.join();
   }
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_requested_.notify_all();
+  for (Attach& attach : attaches_) {
+    attach.thread.join();
+  }
   connections_.clear();
   listener_.reset();
   ::unlink(options_.path.c_str());
@@ -472,17 +487,68 @@ void OciListener::finish_message(Connection& connection, ProcessState state) {
                                    state.id, *message));
     return;
   }
-  try {
-    attach_(std::get<ContainerInfo>(std::move(info)), std::move(connection.descriptors.front()));
-  } catch (const std::exception& error) {
-    reject(connection, fmt::format("cannot attach container {} (pid {}): {}; its connect and "
-                                   "bind calls fail with ENOSYS",
-                                   state.id, state.pid, error.what()));
-    return;
-  }
-  log().debug("listener {}: container {} from runtime {} attached", options_.path, state.id,
-              connection.peer);
+  start_attach(std::get<ContainerInfo>(std::move(info)), std::move(connection.descriptors.front()),
+               connection.peer);
   close_connection(connection.fd.get());
+}
+
+void OciListener::start_attach(ContainerInfo info, UniqueFd listener, std::string peer) {
+  join_finished_attaches();
+  Attach& attach = attaches_.emplace_back();
+  attach.thread = std::thread([this, &attach, info = std::move(info),
+                               listener = std::move(listener), peer = std::move(peer)] {
+    std::string error = attach_with_retry(info, listener.get());
+    if (error.empty()) {
+      log().debug("listener {}: container {} from runtime {} attached", options_.path, info.id,
+                  peer);
+    } else {
+      log().warn("listener {}: cannot attach container {} (pid {}) from runtime {}: {}; its "
+                 "connect and bind calls fail with ENOSYS",
+                 options_.path, info.id, info.pid, peer, error);
+      reject_();
+    }
+    attach.done = true;
+  });
+}
+
+std::string OciListener::attach_with_retry(const ContainerInfo& info, int listener) {
+  auto deadline = std::chrono::steady_clock::now() + options_.attach_retry;
+  std::chrono::milliseconds delay{5};
+  for (;;) {
+    UniqueFd copy(::fcntl(listener, F_DUPFD_CLOEXEC, 0));
+    if (!copy) {
+      return fmt::format("cannot duplicate the seccomp listener: {}", std::strerror(errno));
+    }
+    std::string error;
+    try {
+      attach_(info, std::move(copy));
+      return "";
+    } catch (const std::system_error& failure) {
+      error = failure.what();
+      if (failure.code() != std::errc::operation_not_permitted ||
+          std::chrono::steady_clock::now() + delay > deadline) {
+        return error;
+      }
+    } catch (const std::exception& failure) {
+      return failure.what();
+    }
+    std::unique_lock lock(stop_mutex_);
+    if (stop_requested_.wait_for(lock, delay, [this] { return stopping_; })) {
+      return error + " (the gateway stopped before the namespaces could be entered)";
+    }
+    delay = std::min(delay * 2, std::chrono::milliseconds(100));
+  }
+}
+
+void OciListener::join_finished_attaches() {
+  for (auto attach = attaches_.begin(); attach != attaches_.end();) {
+    if (!attach->done) {
+      ++attach;
+      continue;
+    }
+    attach->thread.join();
+    attach = attaches_.erase(attach);
+  }
 }
 
 void OciListener::reject(Connection& connection, const std::string& reason) {

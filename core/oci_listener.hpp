@@ -2,9 +2,10 @@
 // to when a profile's `listenerPath` names it, and the parser of what they send.
 //
 // A runtime (runc 1.1.5, crun 1.8.1, and Podman 4.3.1 through either) connects a SOCK_STREAM
-// socket and sends one message: the ContainerProcessState JSON, compact from runc and
-// pretty-printed with a trailing newline from crun, with the container's seccomp listener as the
-// only descriptor in an SCM_RIGHTS message. The runtime neither waits for the gateway to accept
+// socket and sends one message, the ContainerProcessState JSON. runc writes it compact, with the
+// runtime specification's version. crun writes it pretty-printed with a trailing newline and
+// version 0.2.0. The container's seccomp listener comes with it as the
+// only descriptor of an SCM_RIGHTS message. The runtime neither waits for the gateway to accept
 // nor closes the connection until it exits, so the listener reads until the JSON is complete and
 // never waits for end of file. Each connection is read without blocking in one epoll loop, with
 // a deadline, so a silent or slow runtime does not delay the others.
@@ -12,11 +13,15 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,12 +60,12 @@ struct StateParse {
   enum class Status { complete, incomplete, invalid };
   Status status = Status::incomplete;
   ProcessState state;
-  // Why the message is invalid, naming the field and the value.
+  // The reason the message is invalid, naming the field and its value.
   std::string error;
 };
 
-// Parses and validates a message. `incomplete` means the bytes are a prefix of a JSON value
-// (a message split across reads); whitespace after the value is allowed, anything else is not.
+// Parses and validates a message. `incomplete` means that the bytes are a prefix of a JSON value,
+// as when a message is split across reads. Whitespace may follow the value, nothing else may.
 StateParse parse_process_state(std::string_view bytes);
 
 // The container as the gateway attaches it: labels from the annotations, publishes from
@@ -68,8 +73,8 @@ StateParse parse_process_state(std::string_view bytes);
 std::variant<ContainerInfo, std::string> container_info(const ProcessState& state);
 
 // Checks that `fd` is a seccomp listener: SECCOMP_IOCTL_NOTIF_ID_VALID on id 0 fails with ENOENT
-// there (ids are random 64-bit values) and with ENOTTY or EINVAL on anything else. Returns why
-// it is not one, or std::nullopt.
+// there (ids are random 64-bit values) and with ENOTTY or EINVAL on anything else. Returns
+// the reason it is not one, or std::nullopt.
 std::optional<std::string> check_seccomp_listener(int fd);
 
 struct OciListenerOptions {
@@ -81,9 +86,15 @@ struct OciListenerOptions {
   std::size_t max_connections = 512;
   // Largest message accepted; an OCI state with its annotations is a few kilobytes.
   std::size_t max_message_bytes = 1 << 20;
+  // How long an attach that fails with EPERM is retried. crun 1.8.1 sends the listener before
+  // it executes the container's command, while the process is not dumpable, so setns(2) into its
+  // namespaces fails with EPERM until the exec.
+  std::chrono::milliseconds attach_retry{5000};
 };
 
-// Attaches a container; throws std::exception with a message for the log when it cannot.
+// Attaches a container; throws std::exception with a message for the log when it cannot, and
+// std::system_error with EPERM when the container's namespaces cannot be entered yet. Runs on a
+// thread of its own for each container, so it may block.
 using AttachFunction = std::function<void(ContainerInfo info, UniqueFd listener)>;
 // Counts a rejected connection (metrics::ErrorKind::listener).
 using RejectFunction = std::function<void()>;
@@ -110,6 +121,11 @@ class OciListener {
   // Receives what is available; returns false once the peer closed its end.
   bool receive(Connection& connection);
   void finish_message(Connection& connection, ProcessState state);
+  // Attaches on a thread of its own, so that retries and slow attaches delay no connection.
+  void start_attach(ContainerInfo info, UniqueFd listener, std::string peer);
+  // Returns the error of the last attempt, or an empty string after success.
+  std::string attach_with_retry(const ContainerInfo& info, int listener);
+  void join_finished_attaches();
   void reject(Connection& connection, const std::string& reason);
   void close_connection(int fd);
   int expire_connections();
@@ -123,6 +139,15 @@ class OciListener {
   // Connections that have not delivered their message yet, by descriptor.
   std::map<int, std::unique_ptr<Connection>> connections_;
   std::thread thread_;
+
+  struct Attach {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  std::list<Attach> attaches_;
+  std::mutex stop_mutex_;
+  std::condition_variable stop_requested_;
+  bool stopping_ = false;
 };
 
 }  // namespace sockgate

@@ -107,21 +107,21 @@ std::string runc_message(const std::string& id, pid_t pid, const std::string& an
 
 std::string crun_message(const std::string& id, pid_t pid) {
   return fmt::format(R"({{
-  "ociVersion": "1.0.0",
-  "fds": [
-    "seccompFd"
-  ],
-  "pid": {},
-  "state": {{
-    "ociVersion": "1.0.0",
-    "id": "{}",
-    "status": "created",
+    "ociVersion": "0.2.0",
+    "fds": [
+        "seccompFd"
+    ],
     "pid": {},
-    "bundle": "/b",
-    "annotations": {{
-      "project": "shop"
+    "state": {{
+        "ociVersion": "0.2.0",
+        "id": "{}",
+        "status": "creating",
+        "pid": {},
+        "bundle": "/b",
+        "annotations": {{
+            "project": "shop"
+        }}
     }}
-  }}
 }}
 )",
                      pid, id, pid);
@@ -151,6 +151,11 @@ class OciListenerTest : public ::testing::Test {
         [this](ContainerInfo info, UniqueFd fd) {
           if (info.id == "fails") {
             throw std::runtime_error("pidfd_open(1): No such process");
+          }
+          // Fails like setns(2) into a process that has not executed its command yet.
+          bool not_yet = info.id == "eperm-always" || (info.id == "eperm-twice" && attempts_++ < 2);
+          if (not_yet) {
+            throw std::system_error(EPERM, std::generic_category(), "setns");
           }
           std::lock_guard lock(mutex_);
           attached_.push_back(std::move(info));
@@ -221,6 +226,7 @@ class OciListenerTest : public ::testing::Test {
   std::vector<ContainerInfo> attached_;
   std::vector<UniqueFd> descriptors_;
   int rejected_ = 0;
+  std::atomic<int> attempts_{0};
 };
 
 TEST_F(OciListenerTest, RuncMessageAttaches) {
@@ -429,6 +435,54 @@ TEST_F(OciListenerTest, AttachFailureIsRejected) {
   ASSERT_TRUE(wait_for(0, 1));
   EXPECT_EQ(attached_count(), 0U);
   EXPECT_TRUE(closed_by_listener(client.get()));
+}
+
+TEST_F(OciListenerTest, PermissionErrorIsRetried) {
+  start();
+  ListenerOwner owner;
+  UniqueFd client = connect_client();
+  int fd = owner.listener();
+
+  send_text(client.get(), runc_message("eperm-twice", owner.pid(), "{}"), std::span(&fd, 1));
+
+  ASSERT_TRUE(wait_for(1, 0));
+  EXPECT_EQ(attempts_.load(), 3);
+  EXPECT_EQ(attached_[0].id, "eperm-twice");
+  EXPECT_EQ(check_seccomp_listener(descriptors_[0].get()), std::nullopt);
+  EXPECT_EQ(rejected_count(), 0);
+}
+
+TEST_F(OciListenerTest, PermissionErrorRetryEnds) {
+  OciListenerOptions options;
+  options.attach_retry = 200ms;
+  start(options);
+  ListenerOwner owner;
+  UniqueFd client = connect_client();
+  int fd = owner.listener();
+  auto started = std::chrono::steady_clock::now();
+
+  send_text(client.get(), runc_message("eperm-always", owner.pid(), "{}"), std::span(&fd, 1));
+
+  ASSERT_TRUE(wait_for(0, 1));
+  auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(waited, 100ms);
+  EXPECT_LT(waited, 2s);
+  EXPECT_EQ(attached_count(), 0U);
+}
+
+TEST_F(OciListenerTest, StopEndsRetry) {
+  start();
+  ListenerOwner owner;
+  UniqueFd client = connect_client();
+  int fd = owner.listener();
+  send_text(client.get(), runc_message("eperm-always", owner.pid(), "{}"), std::span(&fd, 1));
+  std::this_thread::sleep_for(50ms);
+  auto started = std::chrono::steady_clock::now();
+
+  listener_.reset();
+
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  EXPECT_EQ(rejected_count(), 1);
 }
 
 TEST_F(OciListenerTest, TwentyInterleavedContainersAttach) {

@@ -18,24 +18,25 @@ const std::string kRuncMessage =
     R"("state":{"ociVersion":"1.0.2-dev","id":"t1","status":"creating","pid":6743,)"
     R"("bundle":"/tmp/ociplay/b1","annotations":{"io.x":"y"}}})";
 
-// The form crun writes: pretty-printed, a trailing newline, no metadata.
+// The form crun 1.8.1 writes (recorded, then the metadata left out and annotations added):
+// pretty-printed with four spaces, a trailing newline, and version 0.2.0.
 const std::string kCrunMessage = R"({
-  "ociVersion": "1.0.0",
-  "fds": [
-    "seccompFd"
-  ],
-  "pid": 4242,
-  "state": {
-    "ociVersion": "1.0.0",
-    "id": "web-1",
-    "status": "created",
+    "ociVersion": "0.2.0",
+    "fds": [
+        "seccompFd"
+    ],
     "pid": 4242,
-    "bundle": "/run/user/1000/crun/web-1",
-    "annotations": {
-      "project": "shop",
-      "io.sockgate.publish": "8080:80,127.0.0.1:8443:443/tcp"
+    "state": {
+        "ociVersion": "0.2.0",
+        "id": "web-1",
+        "status": "creating",
+        "pid": 4242,
+        "bundle": "/tmp/ociplay/b1",
+        "annotations": {
+            "project": "shop",
+            "io.sockgate.publish": "8080:80,127.0.0.1:8443:443/tcp"
+        }
     }
-  }
 }
 )";
 
@@ -65,6 +66,7 @@ TEST(StateParser, CrunMessageWithNewline) {
   StateParse parsed = parse_process_state(kCrunMessage);
 
   ASSERT_EQ(parsed.status, Status::complete) << parsed.error;
+  EXPECT_EQ(parsed.state.oci_version, "0.2.0");
   EXPECT_EQ(parsed.state.pid, 4242);
   EXPECT_EQ(parsed.state.id, "web-1");
   EXPECT_EQ(parsed.state.metadata, "");
@@ -118,13 +120,17 @@ TEST(StateParser, InvalidFieldsNameTheValue) {
   const InvalidCase cases[] = {
       {"version 2", replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","fds")",
                             R"("ociVersion":"2.0.0","fds")"),
-       R"(the message.ociVersion is "2.0.0"; sockgate reads version 1.x of the container )"
-       "process state"},
+       R"(ociVersion is "2.0.0"; sockgate reads versions 0.x and 1.x of the container process )"
+       "state"},
       {"state version", replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","id")",
-                                R"("ociVersion":"0.9","id")"),
-       R"(state.ociVersion is "0.9"; sockgate reads version 1.x of the container process state)"},
+                                R"("ociVersion":"10.1","id")"),
+       R"(state.ociVersion is "10.1"; sockgate reads versions 0.x and 1.x of the container )"
+       "process state"},
       {"version missing", replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","fds")", R"("fds")"),
-       R"(the message is missing "ociVersion")"},
+       "ociVersion is missing"},
+      {"version number", replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","fds")",
+                                 R"("ociVersion":1,"fds")"),
+       "ociVersion is 1, expected a string"},
       {"two fds", replace(kRuncMessage, R"(["seccompFd"])", R"(["seccompFd","other"])"),
        R"(fds is ["seccompFd","other"]; sockgate expects exactly one descriptor, "seccompFd")"},
       {"other fd name", replace(kRuncMessage, R"(["seccompFd"])", R"(["listener"])"),
@@ -146,6 +152,7 @@ TEST(StateParser, InvalidFieldsNameTheValue) {
        "metadata is 7, expected a string"},
       {"id empty", replace(kRuncMessage, R"("id":"t1")", R"("id":"")"),
        "state.id is empty; the container needs an id"},
+      {"id missing", replace(kRuncMessage, R"("id":"t1",)", ""), "state.id is missing"},
       {"id number", replace(kRuncMessage, R"("id":"t1")", R"("id":1)"),
        "state.id is 1, expected a string"},
       {"annotation number", replace(kRuncMessage, R"({"io.x":"y"})", R"({"io.x":1})"),
