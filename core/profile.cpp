@@ -98,7 +98,7 @@ std::string join(const std::vector<std::string>& names) {
   return text;
 }
 
-// What the base does with one notified call.
+// The plan for one notified call: notify it, or leave it denied as the base has it.
 struct CallPlan {
   std::string name;
   bool notify = false;

@@ -110,7 +110,9 @@ int serve_gateway(const ServeOptions& options) {
   } catch (const std::exception& error) {
     log().error("{}", error.what());
   }
-  log().info("{}: stopping", signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "error");
+  if (signal == SIGINT || signal == SIGTERM) {
+    log().info("{}: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  }
   service.stop();
   return signal != 0 ? 0 : 1;
 }
