@@ -170,6 +170,16 @@ TEST(Compiler, Ipv4RulesMatchMappedAddressesOnly) {
             kDefaultRule);
 }
 
+TEST(Compiler, WildcardBindAddresses) {
+  const char* text = "rule v4: deny bind on 0.0.0.0\nrule v6: pass bind on ::\n";
+  EXPECT_EQ(decide_text(text, event(Operation::bind, Protocol::tcp, "0.0.0.0", 80)).rule, 0U);
+  EXPECT_EQ(decide_text(text, event(Operation::bind, Protocol::tcp, "::", 80)).rule, 1U);
+  EXPECT_EQ(decide_text(text, event(Operation::bind, Protocol::tcp, "127.0.0.1", 80)).rule,
+            kDefaultRule);
+  EXPECT_EQ(
+      decide_text("deny bind on any\n", event(Operation::bind, Protocol::tcp, "::1", 80)).rule, 0U);
+}
+
 TEST(Compiler, NoPortClauseMatchesPortZero) {
   EXPECT_EQ(decide_text("deny bind\n", event(Operation::bind, Protocol::udp, "::", 0)).rule, 0U);
   EXPECT_EQ(
