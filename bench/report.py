@@ -20,10 +20,6 @@ from measures import COLUMNS
 DOCS_BEGIN = "<!-- results:begin -->"
 DOCS_END = "<!-- results:end -->"
 
-# Figures whose column ratio the plot shows, by panel.
-RATE_PANEL = "higher is better"
-TIME_PANEL = "lower is better"
-
 
 def present(values):
     return [value for value in values or [] if value is not None]

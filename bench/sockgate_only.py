@@ -1,7 +1,7 @@
-"""Figures that only sockgate has: gateway memory and the rules benchmarks.
+"""Figures that only sockgate has: gateway memory, reload time and the rules benchmarks.
 
 The notification handling time comes from the connection-rate measure (measures.ConnectRate),
-which reads the gateway's histogram while its client holds.
+which reads the gateway's histogram while its client waits.
 """
 
 import json
