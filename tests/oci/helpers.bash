@@ -3,8 +3,8 @@
 #
 # The suites run `sockgate serve` and real runtimes (runc, crun, Podman) rootless, as the
 # unprivileged test user, against the test host that tests/lib/testhosts.sh sets up. Every
-# container runs in a root filesystem built in the test's temporary folder from the static busybox
-# of busybox-static and the static sockgate probe; no image is pulled. They need:
+# container runs in a root filesystem that the test builds in its temporary folder from the static
+# busybox of busybox-static and the static sockgate probe. No image is pulled. They need:
 #   SOCKGATE               path of the sockgate binary (CTest sets it)
 #   SOCKGATE_PROBE_STATIC  path of the statically linked sockgate-probe (CTest sets it)
 #   SOCKGATE_SOURCE_DIR    the source tree, for examples/ (CTest sets it)
@@ -83,8 +83,12 @@ start_serve() {
     "$SOCKGATE" serve --listener "$LISTENER" --control "$CONTROL" "${metrics[@]}" \
         --log-level debug "$@" >"$SERVE_LOG" 2>&1 3>&- &
     SERVE_PID=$!
-    local attempt
-    for attempt in $(seq 100); do
+    wait_for_serve_sockets
+}
+
+# Waits up to 10 s until serve ($SERVE_PID) has created $LISTENER and $CONTROL.
+wait_for_serve_sockets() {
+    for _ in $(seq 100); do
         [[ -S $LISTENER && -S $CONTROL ]] && return 0
         if ! kill -0 "$SERVE_PID" 2>/dev/null; then
             break
@@ -154,7 +158,10 @@ assert_equal() {
     local what=$1 actual=$2 expected=$3
     if [[ $actual != "$expected" ]]; then
         echo "$what is '$actual', expected '$expected'" >&2
-        [[ -f ${SERVE_LOG:-} ]] && { echo "the serve log:" >&2; cat "$SERVE_LOG" >&2; }
+        if [[ -f ${SERVE_LOG:-} ]]; then
+            echo "the serve log:" >&2
+            cat "$SERVE_LOG" >&2
+        fi
         return 1
     fi
 }
