@@ -34,7 +34,8 @@ struct GatewayConfig {
   std::vector<std::string> rule_files;
   // Replaces the default action of the rule files when set.
   std::optional<rules::Action> default_action;
-  // HOST:PORT of the Prometheus exporter (IPv6 as [ADDRESS]:PORT); empty disables it.
+  // IPV4:PORT of the Prometheus exporter, as metrics::parse_exposer_address accepts it (port 0:
+  // any free port); empty disables it.
   std::string metrics_address = "127.0.0.1:9464";
   FallbackKind network = FallbackKind::slirp4netns;
   // One of trace, debug, info, warn, error, critical, off.

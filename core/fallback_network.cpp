@@ -73,6 +73,15 @@ std::string read_output(int output) {
   return text;
 }
 
+// What the user can do about a start failure, judged from the helper's output.
+std::string start_hint(const std::string& said) {
+  if (said.find("/dev/net/tun") != std::string::npos) {
+    return "make /dev/net/tun usable by this user (mode 0666), or pass --net none or --net "
+           "pasta";
+  }
+  return "";
+}
+
 // Waits until `ready` has data or the helper `pid` exits.
 void wait_ready(int ready, pid_t pid, const char* name, int output) {
   pollfd entry{ready, POLLIN, 0};
@@ -87,16 +96,21 @@ void wait_ready(int ready, pid_t pid, const char* name, int output) {
     }
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == pid) {
-      throw std::runtime_error(fmt::format("{} exited while starting (status {}); it said:\n{}",
-                                           name, status, read_output(output)));
+      throw std::runtime_error(fmt::format("{} exited while starting (status {}); it said:\n{}{}",
+                                           name, status, read_output(output),
+                                           start_hint(read_output(output))));
+    }
+    // slirp4netns keeps running after its child, which opens the tap device, failed.
+    if (read_output(output).find("child failed") != std::string::npos) {
+      break;
     }
     waited += 100;
   }
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
-  throw std::runtime_error(fmt::format("{} did not configure the network within {} s; it "
-                                       "said:\n{}", name, kStartTimeoutMilliseconds / 1000,
-                                       read_output(output)));
+  std::string said = read_output(output);
+  throw std::runtime_error(fmt::format("{} failed to configure the network; it said:\n{}{}",
+                                       name, said, start_hint(said)));
 }
 
 }  // namespace

@@ -303,14 +303,17 @@ void Gateway::run_housekeeping() {
   }
 }
 
-void Gateway::record_decision(const Call& call) {
-  const ActivePolicy& active = *call.policy;
-  active.series->count_decision(call.decision.rule, call.event->operation, call.decision.action);
+void Gateway::record_decision(const Call& call, rules::Action applied) {
+  call.policy->series->count_decision(call.decision.rule, call.event->operation, applied);
   if (log().should_log(spdlog::level::debug)) {
+    std::string rule = rule_name(call);
+    if (applied != call.decision.action) {
+      rule += fmt::format(", which says {}", rules::to_string(call.decision.action));
+    }
     log().debug("container {} pid {} fd {}: {} {} {} -> {} (rule {})", call.container->info().id,
                 call.tid, call.call.fd, rules::to_string(call.event->operation),
                 rules::to_string(call.event->protocol), call.address.to_string(),
-                rules::to_string(call.decision.action), rule_name(call));
+                rules::to_string(applied), rule);
   }
 }
 

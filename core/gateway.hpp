@@ -86,7 +86,7 @@ class Gateway {
   void container_ended(const std::shared_ptr<Container>& container);
 
   // Reports for the decision path (metrics and the debug log).
-  void record_decision(const Call& call);
+  void record_decision(const Call& call, rules::Action applied);
   // A bypassed socket was installed, or a TCP connect was passed on the container's socket:
   // its bytes count towards the call's rule.
   void socket_installed(const Call& call, int host_socket);

@@ -255,13 +255,16 @@ SocketAddress host_bind_address(const Call& call) {
 }
 
 void carry_out_connect(Call& call) {
+  Gateway& gateway = call.container->gateway();
   if (call.type == SOCK_STREAM && tcp_in_progress_or_connected(call.socket.get())) {
+    gateway.record_decision(call, rules::Action::pass);
     perform_on_socket(call);  // EISCONN or EALREADY, exactly as the kernel returns them
     return;
   }
   if (auto redirect = published_redirect(call)) {
     log().debug("container {}: {} is its own published port, connecting to {} on the host",
                 call.container->info().id, call.address.to_string(), redirect->to_string());
+    gateway.record_decision(call, rules::Action::bypass);
     bypass_connect(call, *redirect);
     return;
   }
@@ -270,6 +273,7 @@ void carry_out_connect(Call& call) {
       (call.home == SocketHome::foreign || call.container->is_local(call.event->address))) {
     action = rules::Action::pass;
   }
+  gateway.record_decision(call, action);
   if (action == rules::Action::bypass) {
     bypass_connect(call, call.address);
   } else if (call.home == SocketHome::host) {
@@ -291,12 +295,15 @@ void apply_container_publish(Call& call) {
 }
 
 void carry_out_bind(Call& call) {
+  Gateway& gateway = call.container->gateway();
   if (already_bound(call.socket.get())) {
+    gateway.record_decision(call, rules::Action::pass);
     perform_on_socket(call);  // EINVAL, as the kernel returns for a second bind
     return;
   }
   apply_container_publish(call);
   bool bypass = call.decision.action == rules::Action::bypass && call.home != SocketHome::foreign;
+  gateway.record_decision(call, bypass ? rules::Action::bypass : rules::Action::pass);
   if (bypass) {
     bypass_bind(call, host_bind_address(call));
   } else if (call.home == SocketHome::host) {
@@ -306,6 +313,9 @@ void carry_out_bind(Call& call) {
   }
 }
 
+// Decides the call and carries the decision out. Each path reports the decision with the action
+// actually applied (a bypass to an address local to the container becomes a pass) before it
+// acts, because acting may hand the call to a worker.
 void decide_and_carry_out(Call& call) {
   call.event = make_event(call);
   if (!call.event) {
@@ -319,9 +329,9 @@ void decide_and_carry_out(Call& call) {
   const rules::Policy& policy = *call.policy->policy;
   const rules::Subject& subject = call.container->subject(policy, call.policy->generation);
   call.decision = policy.decide(*call.event, subject);
-  call.container->gateway().record_decision(call);
 
   if (call.decision.action == rules::Action::deny) {
+    call.container->gateway().record_decision(call, rules::Action::deny);
     send_response(call, call.decision.error);
   } else if (call.call.operation == rules::Operation::connect) {
     carry_out_connect(call);

@@ -497,10 +497,12 @@ void OciListener::start_attach(ContainerInfo info, UniqueFd listener, std::strin
   Attach& attach = attaches_.emplace_back();
   attach.thread = std::thread([this, &attach, info = std::move(info),
                                listener = std::move(listener), peer = std::move(peer)] {
+    auto started = std::chrono::steady_clock::now();
     std::string error = attach_with_retry(info, listener.get());
+    std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - started;
     if (error.empty()) {
-      log().debug("listener {}: container {} from runtime {} attached", options_.path, info.id,
-                  peer);
+      log().debug("listener {}: container {} from runtime {} attached in {:.2f} ms",
+                  options_.path, info.id, peer, took.count());
     } else {
       log().warn("listener {}: cannot attach container {} (pid {}) from runtime {}: {}; its "
                  "connect and bind calls fail with ENOSYS",
