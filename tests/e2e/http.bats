@@ -67,5 +67,6 @@ check_blob() {
 }
 
 @test "http ipv6 page through slirp4netns" {
+    skip_unless_fallback_ipv6
     check_page "$SOCKGATE_TEST_HOST_IPV6" "$CONTAINER_IPV6_PATTERN" 0 --no-filter
 }

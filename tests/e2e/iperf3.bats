@@ -82,6 +82,7 @@ assert_full_transfer() {
 }
 
 @test "iperf3 ipv6 through slirp4netns" {
+    skip_unless_fallback_ipv6
     run_iperf3_through_sockgate "$SOCKGATE_TEST_HOST_IPV6" --no-filter
 
     assert_full_transfer
