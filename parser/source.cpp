@@ -1,29 +1,29 @@
 #include "parser/source.hpp"
 
+#include <algorithm>
+
 namespace sockgate::parser {
 
 std::uint32_t Sources::add(SourceFile file) {
+  std::vector<std::size_t> starts{0};
+  for (std::size_t i = 0; i < file.text.size(); ++i) {
+    if (file.text[i] == '\n') {
+      starts.push_back(i + 1);
+    }
+  }
+  line_starts_.push_back(std::move(starts));
   files_.push_back(std::move(file));
   return static_cast<std::uint32_t>(files_.size() - 1);
 }
 
 std::string_view Sources::line_text(const Location& location) const {
-  if (location.file >= files_.size() || location.line == 0) {
+  if (location.file >= files_.size() || location.line == 0 ||
+      location.line > line_starts_[location.file].size()) {
     return {};
   }
-  std::string_view text = files_[location.file].text;
-  std::size_t start = 0;
-  for (std::uint32_t line = 1; line < location.line; ++line) {
-    const std::size_t newline = text.find('\n', start);
-    if (newline == std::string_view::npos) {
-      return {};
-    }
-    start = newline + 1;
-  }
-  std::size_t end = text.find('\n', start);
-  if (end == std::string_view::npos) {
-    end = text.size();
-  }
+  const std::string_view text = files_[location.file].text;
+  const std::size_t start = line_starts_[location.file][location.line - 1];
+  std::size_t end = std::min(text.find('\n', start), text.size());
   if (end > start && text[end - 1] == '\r') {
     --end;
   }

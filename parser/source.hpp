@@ -44,6 +44,8 @@ class Sources {
 
  private:
   std::vector<SourceFile> files_;
+  // Byte offset of the start of each line, per file, so a message finds its line directly.
+  std::vector<std::vector<std::size_t>> line_starts_;
 };
 
 }  // namespace sockgate::parser
