@@ -22,7 +22,8 @@ die() {
 
 require_root() {
     if [[ $EUID -ne 0 ]]; then
-        die "$1 needs root to set up the test user and test hosts. Run it as root, with sudo for example."
+        die "$1 needs root to set up the test user and test hosts." \
+            "Run it as root, with sudo for example."
     fi
 }
 
