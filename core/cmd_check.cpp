@@ -104,14 +104,19 @@ void add_check_command(CLI::App& app, int& exit_code) {
   check->add_option("files", options->files,
                     "Rule files in order of precedence. Default: the built-in policy");
   check->add_flag("--strict", options->strict, "Fail on warnings too");
-  check->add_option("--explain", options->explain,
-                    "Print the decision and the rule that made it for an event such as "
-                    "'connect tcp 203.0.113.7:443 label app=web'; repeatable");
+  // One value per occurrence, so `--explain EVENT FILE` leaves FILE a rule file.
+  check
+      ->add_option("--explain", options->explain,
+                   "Print the decision and the rule that made it for an event such as "
+                   "'connect tcp 203.0.113.7:443 label app=web'; repeatable")
+      ->allow_extra_args(false);
   auto* builtin = check->add_flag("--builtin", options->builtin,
                                   "Print the built-in policy (with any --publish) and exit");
-  check->add_option("--publish,-p", options->publish,
-                    "Publish [HOST_ADDRESS:]HOST_PORT:CONTAINER_PORT[/tcp|/udp] as `run` does; "
-                    "its rule goes before the files' rules; repeatable");
+  check
+      ->add_option("--publish,-p", options->publish,
+                   "Publish [HOST_ADDRESS:]HOST_PORT:CONTAINER_PORT[/tcp|/udp] as `run` does; "
+                   "its rule goes before the files' rules; repeatable")
+      ->allow_extra_args(false);
   builtin->excludes(check->get_option("files"));
   builtin->excludes(check->get_option("--explain"));
   check->callback([options, &exit_code] { exit_code = run_check(*options, std::cout, std::cerr); });

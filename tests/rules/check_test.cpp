@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -163,6 +164,29 @@ TEST_F(Check, BadPublishExitsOne) {
             "sockgate check: invalid --publish '80': expected "
             "[HOST_ADDRESS:]HOST_PORT:CONTAINER_PORT[/tcp|/udp], such as 8080:80 or "
             "127.0.0.1:8080:80/tcp\n");
+}
+
+// The CLI11 subcommand: each --explain or --publish takes one value, so a file after them is
+// still a file.
+TEST_F(Check, CommandLineOptionsTakeOneValue) {
+  const auto path = write("x.rules", "rule r: deny connect port 25\n");
+  CLI::App app;
+  int exit_code = -1;
+  add_check_command(app, exit_code);
+  std::vector<std::string> arguments = {
+      "check", "--explain", "connect tcp 192.0.2.1:25", "--publish", "8080:80", path, "--strict"};
+  std::reverse(arguments.begin(), arguments.end());
+  app.parse(arguments);
+  EXPECT_EQ(exit_code, 0);
+
+  CLI::App bad;
+  int bad_exit = -1;
+  add_check_command(bad, bad_exit);
+  std::vector<std::string> missing = {"check", "--explain", "connect tcp 192.0.2.1:25",
+                                      (directory_ / "absent.rules").string()};
+  std::reverse(missing.begin(), missing.end());
+  bad.parse(missing);
+  EXPECT_EQ(bad_exit, 1);
 }
 
 TEST_F(Check, ExamplesPassStrict) {
