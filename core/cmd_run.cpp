@@ -77,11 +77,14 @@ void add_run_command(CLI::App& app, int& exit_code, std::vector<std::string> com
   CLI::App* run = app.add_subcommand(
       "run", "Run a command in new user and network namespaces, its sockets switched by rules");
   run->add_option("--rules", flags->rule_files,
-                  "Rule file, in order of precedence; repeatable. Default: the built-in policy");
-  run->add_option("--label", flags->labels, "Label KEY=VALUE for rule conditions; repeatable");
+                  "Rule file, in order of precedence; repeatable. Default: the built-in policy")
+      ->allow_extra_args(false);
+  run->add_option("--label", flags->labels, "Label KEY=VALUE for rule conditions; repeatable")
+      ->allow_extra_args(false);
   run->add_option("--publish,-p", flags->publishes,
                   "Publish [HOST_ADDR:]HOST_PORT:CONTAINER_PORT[/tcp]: a bind of the container "
-                  "port listens on the host port; repeatable");
+                  "port listens on the host port; repeatable")
+      ->allow_extra_args(false);
   run->add_option("--net", flags->network,
                   "Network for traffic that is passed: slirp4netns, pasta or none")
       ->capture_default_str();

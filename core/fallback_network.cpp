@@ -31,6 +31,7 @@ namespace sockgate {
 namespace {
 
 constexpr int kStartTimeoutMilliseconds = 10000;
+constexpr int kIpv6WaitMilliseconds = 2000;
 
 // Starts a helper with its standard output and error in `output`, so its chatter stays out of
 // the command's output; `output` is shown when the helper fails.
@@ -179,7 +180,7 @@ void FallbackNetwork::start_slirp4netns(pid_t target) {
   // The options Podman uses for rootless containers: no access to the host's loopback through
   // the gateway address, a sandbox and seccomp filter of its own, MTU 65520.
   pid_ = spawn({"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-                "--enable-sandbox", "--enable-seccomp",
+                "--enable-ipv6", "--enable-sandbox", "--enable-seccomp",
                 fmt::format("--ready-fd={}", ready_write.get()),
                 fmt::format("--exit-fd={}", exit_read.get()), std::to_string(target), "tap0"},
                {ready_write.get(), exit_read.get()}, output_.get());
@@ -187,6 +188,7 @@ void FallbackNetwork::start_slirp4netns(pid_t target) {
   ready_write.reset();
   exit_read.reset();
   wait_ready(ready_read.get(), pid_, "slirp4netns", output_.get());
+  wait_for_ipv6(target);
 }
 
 void FallbackNetwork::start_pasta(pid_t target) {
@@ -196,6 +198,25 @@ void FallbackNetwork::start_pasta(pid_t target) {
                {}, output_.get());
   running_ = true;
   wait_for_address(target);
+}
+
+// slirp4netns configures IPv4 itself; IPv6 comes from its router advertisement. Waits briefly
+// for that address so a passed IPv6 connect right at the start finds a route.
+void FallbackNetwork::wait_for_ipv6(pid_t target) {
+  UniqueFd pidfd(pidfd_open(target, false));
+  SocketRequest request{AF_NETLINK, SOCK_RAW, NETLINK_ROUTE};
+  UniqueFd route = std::move(open_sockets_in_netns(pidfd.get(), std::span(&request, 1)).front());
+  IpPrefix slirp_prefix{*rules::IpAddress::parse("fd00::"), 64};
+  for (int waited = 0; waited < kIpv6WaitMilliseconds; waited += 5) {
+    for (const IpPrefix& prefix : dump_interface_prefixes(route.get())) {
+      if (prefix.length == 128 && slirp_prefix.contains(prefix.network)) {
+        return;
+      }
+    }
+    ::usleep(5000);
+  }
+  log().warn("slirp4netns gave no IPv6 address within {} ms; passed IPv6 connections may fail "
+             "until it does", kIpv6WaitMilliseconds);
 }
 
 // pasta has no readiness descriptor: wait until the namespace has an address beyond loopback.

@@ -34,6 +34,7 @@ class FallbackNetwork {
   void start_slirp4netns(pid_t target);
   void start_pasta(pid_t target);
   void wait_for_address(pid_t target);
+  void wait_for_ipv6(pid_t target);
 
   FallbackKind kind_;
   pid_t pid_ = 0;
