@@ -30,6 +30,7 @@ std::vector<std::string> split_command(int& argc, char** argv) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> command = split_command(argc, argv);
+  bool command_given = !command.empty();
   CLI::App app{
       "sockgate: switches the sockets of rootless containers to the host's network, by rules"};
   app.name("sockgate");
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ExtrasError& error) {
-    if (app.got_subcommand("run")) {
+    if (app.got_subcommand("run") && !command_given) {
       std::fprintf(stderr, "sockgate: %s\nsockgate: put -- before the command: sockgate run "
                    "[OPTIONS] -- COMMAND [ARGS...]\n", error.what());
       return 125;
