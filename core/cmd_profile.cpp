@@ -44,7 +44,8 @@ std::string listener_path(const ProfileFlags& flags) {
   if (path.empty()) {
     config::ConfigResult defaults = config::default_config(config::Environment::from_process());
     if (!defaults.ok()) {
-      std::fprintf(stderr, "sockgate: XDG_RUNTIME_DIR is not set, so there is no default "
+      std::fprintf(stderr,
+                   "sockgate: XDG_RUNTIME_DIR is not set, so there is no default "
                    "listener path; set it or pass --listener PATH\n");
       return "";
     }
@@ -87,8 +88,9 @@ int run_profile(const ProfileFlags& flags) {
 void add_profile_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<ProfileFlags>();
   CLI::App* profile = app.add_subcommand(
-      "profile", "Print a seccomp profile (Docker/Podman JSON) that sends each connect and bind "
-                 "of a container to sockgate serve");
+      "profile",
+      "Print a seccomp profile (Docker/Podman JSON) that sends each connect and bind "
+      "of a container to sockgate serve");
   profile->add_option("--base", flags->base,
                       "Profile to extend, such as Podman's /usr/share/containers/seccomp.json; "
                       "its rules are kept. Default: allow every other call");

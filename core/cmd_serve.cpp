@@ -66,23 +66,27 @@ int run_serve(const ServeFlags& flags) {
     return 1;
   }
   if (!set_log_level(gateway->log_level)) {
-    std::fprintf(stderr, "sockgate: invalid log level '%s': use trace, debug, info, warn, error "
-                 "or off\n", gateway->log_level.c_str());
+    std::fprintf(stderr,
+                 "sockgate: invalid log level '%s': use trace, debug, info, warn, error "
+                 "or off\n",
+                 gateway->log_level.c_str());
     return 1;
   }
   if (flags.state_timeout_seconds <= 0) {
-    std::fprintf(stderr, "sockgate: invalid --state-timeout %g: use a number of seconds above "
-                 "0\n", flags.state_timeout_seconds);
+    std::fprintf(stderr,
+                 "sockgate: invalid --state-timeout %g: use a number of seconds above "
+                 "0\n",
+                 flags.state_timeout_seconds);
     return 1;
   }
   ServeOptions options;
   options.listener_path = gateway->listener_path;
   options.control_path = gateway->control_path;
-  options.gateway.load_policy = make_policy_loader(gateway->rule_files, {},
-                                                   gateway->default_action);
+  options.gateway.load_policy =
+      make_policy_loader(gateway->rule_files, {}, gateway->default_action);
   options.gateway.metrics_address = gateway->metrics_address;
-  options.state_timeout = std::chrono::milliseconds(
-      static_cast<long long>(flags.state_timeout_seconds * 1000));
+  options.state_timeout =
+      std::chrono::milliseconds(static_cast<long long>(flags.state_timeout_seconds * 1000));
   return serve_gateway(options);
 }
 
@@ -91,8 +95,9 @@ int run_serve(const ServeFlags& flags) {
 void add_serve_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* serve = app.add_subcommand(
-      "serve", "Serve as the seccomp agent of container engines (runc, crun, Podman): attach "
-               "each container that a `sockgate profile` profile hands over");
+      "serve",
+      "Serve as the seccomp agent of container engines (runc, crun, Podman): attach "
+      "each container that a `sockgate profile` profile hands over");
   serve->add_option("--config", flags->config,
                     "Gateway configuration (TOML). Default: built-in defaults");
   serve->add_option("--listener", flags->listener,
@@ -110,8 +115,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   serve->add_option("--log-level", flags->log_level,
                     "trace, debug (one line per decision), info, warn, error or off. Default: "
                     "info");
-  serve->add_option("--state-timeout", flags->state_timeout_seconds,
-                    "Seconds a runtime's connection may take to send the container state")
+  serve
+      ->add_option("--state-timeout", flags->state_timeout_seconds,
+                   "Seconds a runtime's connection may take to send the container state")
       ->capture_default_str();
   serve->callback([flags, &exit_code] { exit_code = run_serve(*flags); });
 }

@@ -1,6 +1,7 @@
 #include "core/oci_listener.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/seccomp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -16,11 +17,9 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <system_error>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
 #include "rules/publish.hpp"
@@ -54,8 +53,7 @@ std::string require_string(const json& object, const char* key, const char* pref
 // Accepts the 0.x and 1.x versions of the state. runc 1.1.5 sends the runtime specification's
 // version ("1.0.2-dev"), but crun 1.8.1 sends "0.2.0".
 void check_version(const std::string& version, const char* prefix) {
-  bool known = version.size() >= 2 && (version[0] == '0' || version[0] == '1') &&
-               version[1] == '.';
+  bool known = version.size() >= 2 && (version[0] == '0' || version[0] == '1') && version[1] == '.';
   if (!known) {
     throw std::invalid_argument(fmt::format(
         "{}ociVersion is \"{}\"; sockgate reads versions 0.x and 1.x of the container process "
@@ -86,7 +84,8 @@ std::vector<std::string> require_fd_names(const json& message) {
   std::vector<std::string> names;
   for (const json& name : *found) {
     if (!name.is_string()) {
-      throw std::invalid_argument(fmt::format("fds contains {}, expected descriptor names", describe(name)));
+      throw std::invalid_argument(
+          fmt::format("fds contains {}, expected descriptor names", describe(name)));
     }
     names.push_back(name.get<std::string>());
   }
@@ -109,8 +108,8 @@ std::vector<std::pair<std::string, std::string>> read_annotations(const json& st
   }
   for (const auto& [key, value] : found->items()) {
     if (!value.is_string()) {
-      throw std::invalid_argument(fmt::format("state.annotations.{} is {}, expected a string",
-                                              key, describe(value)));
+      throw std::invalid_argument(
+          fmt::format("state.annotations.{} is {}, expected a string", key, describe(value)));
     }
     annotations.emplace_back(key, value.get<std::string>());
   }
@@ -161,9 +160,9 @@ sockaddr_un unix_address(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof address.sun_path) {
-    throw std::runtime_error(fmt::format(
-        "invalid listener path '{}': it must have 1 to {} bytes; choose a shorter path", path,
-        sizeof address.sun_path - 1));
+    throw std::runtime_error(
+        fmt::format("invalid listener path '{}': it must have 1 to {} bytes; choose a shorter path",
+                    path, sizeof address.sun_path - 1));
   }
   std::memcpy(address.sun_path, path.data(), path.size());
   return address;
@@ -189,14 +188,16 @@ void remove_stale_socket(const std::string& path, const sockaddr_un& address) {
   if (!S_ISSOCK(status.st_mode)) {
     throw std::runtime_error(fmt::format(
         "cannot listen on {}: the path exists and is not a socket; remove it or choose another "
-        "listener path", path));
+        "listener path",
+        path));
   }
   UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address),
-                         sizeof address) == 0) {
+  if (probe &&
+      ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
     throw std::runtime_error(fmt::format(
         "cannot listen on {}: another process listens there (another sockgate serve?); stop it "
-        "or choose another listener path", path));
+        "or choose another listener path",
+        path));
   }
   ::unlink(path.c_str());
 }
@@ -207,8 +208,8 @@ UniqueFd listen_on(const std::string& path) {
   remove_stale_socket(path, address);
   UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!listener) {
-    throw std::runtime_error(fmt::format("cannot create the listener socket: {}",
-                                         std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("cannot create the listener socket: {}", std::strerror(errno)));
   }
   mode_t old_mask = ::umask(0177);
   int bound = ::bind(listener.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
@@ -299,13 +300,15 @@ std::optional<std::string> check_seccomp_listener(int fd) {
   struct stat status {};
   std::string kind = "a file";
   if (::fstat(fd, &status) == 0) {
-    kind = S_ISSOCK(status.st_mode)  ? "a socket"
+    kind = S_ISSOCK(status.st_mode)   ? "a socket"
            : S_ISFIFO(status.st_mode) ? "a pipe"
            : S_ISREG(status.st_mode)  ? "a regular file"
                                       : "another kind of file";
   }
-  return fmt::format("the descriptor is {}, not a seccomp listener (SECCOMP_IOCTL_NOTIF_ID_VALID "
-                     "failed with {})", kind, std::strerror(error));
+  return fmt::format(
+      "the descriptor is {}, not a seccomp listener (SECCOMP_IOCTL_NOTIF_ID_VALID "
+      "failed with {})",
+      kind, std::strerror(error));
 }
 
 // One runtime's connection: what arrived so far and when it must be complete.
@@ -317,8 +320,7 @@ struct OciListener::Connection {
   std::string peer;
 };
 
-OciListener::OciListener(OciListenerOptions options, AttachFunction attach,
-                         RejectFunction reject)
+OciListener::OciListener(OciListenerOptions options, AttachFunction attach, RejectFunction reject)
     : options_(std::move(options)), attach_(std::move(attach)), reject_(std::move(reject)) {
   listener_ = listen_on(options_.path);
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
@@ -382,9 +384,10 @@ void OciListener::accept_connections() {
       return;
     }
     if (connections_.size() >= options_.max_connections) {
-      log().warn("listener {}: closed a connection from {}: {} connections are already waiting "
-                 "for their container state", options_.path, peer_description(client.get()),
-                 connections_.size());
+      log().warn(
+          "listener {}: closed a connection from {}: {} connections are already waiting "
+          "for their container state",
+          options_.path, peer_description(client.get()), connections_.size());
       reject_();
       continue;
     }
@@ -445,8 +448,8 @@ bool OciListener::receive(Connection& connection) {
 void OciListener::read_connection(Connection& connection) {
   bool open = receive(connection);
   if (connection.bytes.size() > options_.max_message_bytes) {
-    reject(connection, fmt::format("the message is longer than {} bytes",
-                                   options_.max_message_bytes));
+    reject(connection,
+           fmt::format("the message is longer than {} bytes", options_.max_message_bytes));
     return;
   }
   StateParse parsed = parse_process_state(connection.bytes);
@@ -456,8 +459,9 @@ void OciListener::read_connection(Connection& connection) {
     reject(connection, parsed.error);
   } else if (!open && connection.bytes.empty() && connection.descriptors.empty()) {
     // crun connects before it creates the container and closes like this when creation fails.
-    reject(connection, "the runtime closed the connection without sending the container state "
-                       "(it failed to start the container, or it is not a container runtime)");
+    reject(connection,
+           "the runtime closed the connection without sending the container state "
+           "(it failed to start the container, or it is not a container runtime)");
   } else if (!open) {
     reject(connection, fmt::format("the runtime closed the connection after {} bytes, before the "
                                    "container state was complete",
@@ -469,12 +473,12 @@ void OciListener::finish_message(Connection& connection, ProcessState state) {
   std::size_t count = connection.descriptors.size();
   if (count != 1) {
     reject(connection,
-           count == 0 ? fmt::format("container {}: no descriptor came with the container state",
-                                    state.id)
-                      : fmt::format("container {}: {} descriptors came with the container "
-                                    "state; expected one, the seccomp listener",
-                                    state.id, count > kMaxDescriptors ? "more than 8"
-                                                                      : std::to_string(count)));
+           count == 0
+               ? fmt::format("container {}: no descriptor came with the container state", state.id)
+               : fmt::format("container {}: {} descriptors came with the container "
+                             "state; expected one, the seccomp listener",
+                             state.id,
+                             count > kMaxDescriptors ? "more than 8" : std::to_string(count)));
     return;
   }
   if (auto problem = check_seccomp_listener(connection.descriptors.front().get())) {
@@ -501,12 +505,13 @@ void OciListener::start_attach(ContainerInfo info, UniqueFd listener, std::strin
     std::string error = attach_with_retry(info, listener.get());
     std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - started;
     if (error.empty()) {
-      log().debug("listener {}: container {} from runtime {} attached in {:.2f} ms",
-                  options_.path, info.id, peer, took.count());
+      log().debug("listener {}: container {} from runtime {} attached in {:.2f} ms", options_.path,
+                  info.id, peer, took.count());
     } else {
-      log().warn("listener {}: cannot attach container {} (pid {}) from runtime {}: {}; its "
-                 "connect and bind calls fail with ENOSYS",
-                 options_.path, info.id, info.pid, peer, error);
+      log().warn(
+          "listener {}: cannot attach container {} (pid {}) from runtime {}: {}; its "
+          "connect and bind calls fail with ENOSYS",
+          options_.path, info.id, info.pid, peer, error);
       reject_();
     }
     attach.done = true;

@@ -1,5 +1,6 @@
 #include "core/profile.hpp"
 
+#include <fmt/format.h>
 #include <seccomp.h>
 
 #include <algorithm>
@@ -7,8 +8,6 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace sockgate {
 namespace {
@@ -149,7 +148,8 @@ void ProfileBuilder::check_top_level() {
   }
   auto syscalls = profile_.find("syscalls");
   if (syscalls != profile_.end() && !syscalls->is_null() && !syscalls->is_array()) {
-    throw std::invalid_argument(fmt::format("\"syscalls\" of {} is not a list", options_.base_name));
+    throw std::invalid_argument(
+        fmt::format("\"syscalls\" of {} is not a list", options_.base_name));
   }
 }
 
@@ -194,9 +194,9 @@ CallPlan ProfileBuilder::plan_call(std::string_view call) {
     if (names_call && !rule.has_args && !rule.has_conditions) {
       plan.notify = lets_call_run(rule.action);
       if (!plan.notify) {
-        result_.warnings.push_back(fmt::format(
-            "{} denies {}; it stays denied and sockgate is not notified of it", rule_label(rule),
-            call));
+        result_.warnings.push_back(
+            fmt::format("{} denies {}; it stays denied and sockgate is not notified of it",
+                        rule_label(rule), call));
       }
       return plan;
     }
@@ -273,9 +273,9 @@ ProfileResult ProfileBuilder::build() {
     }
   }
   if (notified.empty()) {
-    throw std::invalid_argument(fmt::format(
-        "{} denies both connect and bind, so there is nothing for sockgate to decide",
-        options_.base_name));
+    throw std::invalid_argument(
+        fmt::format("{} denies both connect and bind, so there is nothing for sockgate to decide",
+                    options_.base_name));
   }
   take_out_notified(plans);
   warn_about_conditional_rules(plans);
@@ -332,8 +332,8 @@ ProfileResult make_profile(const ProfileOptions& options) {
     return result;
   } catch (const ordered_json::exception& error) {
     ProfileResult result;
-    result.error = fmt::format("{} is not a valid seccomp profile: {}", options.base_name,
-                               error.what());
+    result.error =
+        fmt::format("{} is not a valid seccomp profile: {}", options.base_name, error.what());
     return result;
   }
 }

@@ -14,11 +14,10 @@
 // would hang waiting for the gateway they are handing it to.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace sockgate {
 

@@ -64,9 +64,10 @@ struct Service {
     if (gateway) {
       std::size_t attached = gateway->containers().size();
       gateway->stop();
-      log().info("stopped: {} containers detached; their trapped connect and bind calls now "
-                 "fail with ENOSYS",
-                 attached);
+      log().info(
+          "stopped: {} containers detached; their trapped connect and bind calls now "
+          "fail with ENOSYS",
+          attached);
     }
   }
 };

@@ -1,9 +1,12 @@
 // The OCI seccomp listener with real seccomp listeners from a child process and a fake attach:
 // complete, split and bad messages, silent and closed connections, and the socket file.
+#include "core/oci_listener.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,10 +24,7 @@
 #include <string>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "core/kernel.hpp"
-#include "core/oci_listener.hpp"
 
 namespace sockgate {
 namespace {
@@ -67,8 +67,8 @@ class ListenerOwner {
     sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
     sock_fprog program{1, &allow};
     ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                        &program);
+    long fd =
+        ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
     if (fd < 0) {
       ::_exit(1);
     }
@@ -98,11 +98,10 @@ class ListenerOwner {
 };
 
 std::string runc_message(const std::string& id, pid_t pid, const std::string& annotations) {
-  return fmt::format(
-      R"({{"ociVersion":"1.0.2-dev","fds":["seccompFd"],"pid":{},"metadata":"meta",)"
-      R"("state":{{"ociVersion":"1.0.2-dev","id":"{}","status":"creating","pid":{},)"
-      R"("bundle":"/b","annotations":{}}}}})",
-      pid, id, pid, annotations);
+  return fmt::format(R"({{"ociVersion":"1.0.2-dev","fds":["seccompFd"],"pid":{},"metadata":"meta",)"
+                     R"("state":{{"ociVersion":"1.0.2-dev","id":"{}","status":"creating","pid":{},)"
+                     R"("bundle":"/b","annotations":{}}}}})",
+                     pid, id, pid, annotations);
 }
 
 std::string crun_message(const std::string& id, pid_t pid) {
@@ -191,9 +190,8 @@ class OciListenerTest : public ::testing::Test {
   // Waits until `attached` containers were attached and `rejected` connections rejected.
   bool wait_for(std::size_t attached, int rejected, std::chrono::milliseconds timeout = 3s) {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] {
-      return attached_.size() >= attached && rejected_ >= rejected;
-    });
+    return changed_.wait_for(lock, timeout,
+                             [&] { return attached_.size() >= attached && rejected_ >= rejected; });
   }
 
   std::size_t attached_count() {
@@ -355,8 +353,7 @@ TEST_F(OciListenerTest, PipeIsNotASeccompListener) {
   auto problem = check_seccomp_listener(read_end.get());
 
   ASSERT_TRUE(problem.has_value());
-  EXPECT_EQ(problem->rfind("the descriptor is a pipe, not a seccomp listener", 0), 0U)
-      << *problem;
+  EXPECT_EQ(problem->rfind("the descriptor is a pipe, not a seccomp listener", 0), 0U) << *problem;
 }
 
 TEST_F(OciListenerTest, SilentConnectionDoesNotBlockOthers) {
@@ -559,7 +556,8 @@ TEST_F(OciListenerTest, LiveSocketIsNotReplaced) {
   try {
     OciListenerOptions options;
     options.path = path_;
-    OciListener second(options, [](ContainerInfo, UniqueFd) {}, [] {});
+    OciListener second(
+        options, [](ContainerInfo, UniqueFd) {}, [] {});
     FAIL() << "a second listener started on a live socket";
   } catch (const std::runtime_error& error) {
     EXPECT_EQ(std::string(error.what()),

@@ -1,12 +1,12 @@
 // The seccomp profile generator of `sockgate profile`, against hand-written bases and the real
 // default profiles in examples/seccomp/ (Podman 4.3.1's, as shipped and as handed to runc).
+#include "core/profile.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
 #include <string>
-
-#include "core/profile.hpp"
 
 namespace sockgate {
 namespace {
@@ -118,8 +118,9 @@ TEST(Profile, PodmanDefaultKeepsEveryRule) {
 
   expect_base_kept(base, result, 1);
   ASSERT_EQ(result.notes.size(), 1U);
-  EXPECT_EQ(result.notes[0], "took connect, bind out of syscalls[1] of base.json "
-                             "(SCMP_ACT_ALLOW): the notify rule covers them");
+  EXPECT_EQ(result.notes[0],
+            "took connect, bind out of syscalls[1] of base.json "
+            "(SCMP_ACT_ALLOW): the notify rule covers them");
   EXPECT_TRUE(result.warnings.empty());
 }
 
@@ -202,9 +203,8 @@ TEST(Profile, NotifyOfConnectIsMerged) {
 }
 
 TEST(Profile, DeniedBindStaysDenied) {
-  ordered_json deny = {{"names", {"bind", "listen"}},
-                       {"action", "SCMP_ACT_ERRNO"},
-                       {"errnoRet", 1}};
+  ordered_json deny = {
+      {"names", {"bind", "listen"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}};
   ordered_json base = {{"defaultAction", "SCMP_ACT_ALLOW"}, {"syscalls", {deny}}};
 
   ProfileResult result = profile_of(base);
@@ -214,13 +214,15 @@ TEST(Profile, DeniedBindStaysDenied) {
             (ordered_json{{"names", {"connect"}}, {"action", "SCMP_ACT_NOTIFY"}}));
   EXPECT_EQ(result.profile["syscalls"][1], deny);
   ASSERT_EQ(result.warnings.size(), 1U);
-  EXPECT_EQ(result.warnings[0], "syscalls[0] of base.json (SCMP_ACT_ERRNO) denies bind; it stays "
-                                "denied and sockgate is not notified of it");
+  EXPECT_EQ(result.warnings[0],
+            "syscalls[0] of base.json (SCMP_ACT_ERRNO) denies bind; it stays "
+            "denied and sockgate is not notified of it");
 }
 
 TEST(Profile, DefaultDenyWithoutRuleStaysDenied) {
-  ordered_json base = {{"defaultAction", "SCMP_ACT_ERRNO"},
-                       {"syscalls", {{{"names", {"connect", "read"}}, {"action", "SCMP_ACT_ALLOW"}}}}};
+  ordered_json base = {
+      {"defaultAction", "SCMP_ACT_ERRNO"},
+      {"syscalls", {{{"names", {"connect", "read"}}, {"action", "SCMP_ACT_ALLOW"}}}}};
 
   ProfileResult result = profile_of(base);
 
@@ -244,11 +246,10 @@ TEST(Profile, BothDeniedIsAnError) {
 }
 
 TEST(Profile, ConditionalRuleStaysWithWarning) {
-  ordered_json conditional = {
-      {"names", {"connect"}},
-      {"action", "SCMP_ACT_ERRNO"},
-      {"errnoRet", 1},
-      {"args", {{{"index", 2}, {"value", 16}, {"op", "SCMP_CMP_EQ"}}}}};
+  ordered_json conditional = {{"names", {"connect"}},
+                              {"action", "SCMP_ACT_ERRNO"},
+                              {"errnoRet", 1},
+                              {"args", {{{"index", 2}, {"value", 16}, {"op", "SCMP_CMP_EQ"}}}}};
   ordered_json base = {{"defaultAction", "SCMP_ACT_ALLOW"}, {"syscalls", {conditional}}};
 
   ProfileResult result = profile_of(base);
@@ -317,8 +318,7 @@ TEST(Profile, InvalidBasesAreRejected) {
                                     {"syscalls", {{{"names", {"read"}}}}}})
                 .error,
             "syscalls[0] of base.json has no \"action\" string");
-  EXPECT_EQ(profile_of(ordered_json{{"defaultAction", "SCMP_ACT_ALLOW"}, {"syscalls", {1}}})
-                .error,
+  EXPECT_EQ(profile_of(ordered_json{{"defaultAction", "SCMP_ACT_ALLOW"}, {"syscalls", {1}}}).error,
             "syscalls[0] of base.json is not an object");
 }
 

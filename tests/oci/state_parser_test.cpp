@@ -118,18 +118,18 @@ struct InvalidCase {
 
 TEST(StateParser, InvalidFieldsNameTheValue) {
   const InvalidCase cases[] = {
-      {"version 2", replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","fds")",
-                            R"("ociVersion":"2.0.0","fds")"),
+      {"version 2",
+       replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","fds")", R"("ociVersion":"2.0.0","fds")"),
        R"(ociVersion is "2.0.0"; sockgate reads versions 0.x and 1.x of the container process )"
        "state"},
-      {"state version", replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","id")",
-                                R"("ociVersion":"10.1","id")"),
+      {"state version",
+       replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","id")", R"("ociVersion":"10.1","id")"),
        R"(state.ociVersion is "10.1"; sockgate reads versions 0.x and 1.x of the container )"
        "process state"},
       {"version missing", replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","fds")", R"("fds")"),
        "ociVersion is missing"},
-      {"version number", replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","fds")",
-                                 R"("ociVersion":1,"fds")"),
+      {"version number",
+       replace(kRuncMessage, R"("ociVersion":"1.0.2-dev","fds")", R"("ociVersion":1,"fds")"),
        "ociVersion is 1, expected a string"},
       {"two fds", replace(kRuncMessage, R"(["seccompFd"])", R"(["seccompFd","other"])"),
        R"(fds is ["seccompFd","other"]; sockgate expects exactly one descriptor, "seccompFd")"},
@@ -139,14 +139,12 @@ TEST(StateParser, InvalidFieldsNameTheValue) {
        R"(the message has no "fds" list; it must name the one descriptor sent, "seccompFd")"},
       {"pid zero", replace(kRuncMessage, R"("pid":6743,"metadata")", R"("pid":0,"metadata")"),
        "pid is 0, expected a process id greater than 0"},
-      {"pid negative", replace(kRuncMessage, R"("pid":6743,"metadata")",
-                               R"("pid":-5,"metadata")"),
+      {"pid negative", replace(kRuncMessage, R"("pid":6743,"metadata")", R"("pid":-5,"metadata")"),
        "pid is -5, expected a process id greater than 0"},
-      {"pid text", replace(kRuncMessage, R"("pid":6743,"metadata")",
-                           R"("pid":"6743","metadata")"),
+      {"pid text", replace(kRuncMessage, R"("pid":6743,"metadata")", R"("pid":"6743","metadata")"),
        R"(pid is "6743", expected a process id greater than 0)"},
-      {"pid too large", replace(kRuncMessage, R"("pid":6743,"metadata")",
-                                R"("pid":4294967296,"metadata")"),
+      {"pid too large",
+       replace(kRuncMessage, R"("pid":6743,"metadata")", R"("pid":4294967296,"metadata")"),
        "pid is 4294967296, expected a process id greater than 0"},
       {"metadata number", replace(kRuncMessage, R"("metadata":"meta1")", R"("metadata":7)"),
        "metadata is 7, expected a string"},
@@ -169,16 +167,14 @@ TEST(StateParser, InvalidFieldsNameTheValue) {
 }
 
 TEST(StateParser, MissingStateIsInvalid) {
-  StateParse parsed = parse_process_state(
-      R"({"ociVersion":"1.0.2","fds":["seccompFd"],"pid":12})");
+  StateParse parsed = parse_process_state(R"({"ociVersion":"1.0.2","fds":["seccompFd"],"pid":12})");
 
   EXPECT_EQ(parsed.status, Status::invalid);
   EXPECT_EQ(parsed.error, R"(the message has no "state" object)");
 }
 
 TEST(StateParser, NullAnnotationsAreNone) {
-  StateParse parsed =
-      parse_process_state(replace(kRuncMessage, R"({"io.x":"y"})", "null"));
+  StateParse parsed = parse_process_state(replace(kRuncMessage, R"({"io.x":"y"})", "null"));
 
   ASSERT_EQ(parsed.status, Status::complete) << parsed.error;
   EXPECT_TRUE(parsed.state.annotations.empty());
