@@ -40,7 +40,9 @@ skip_unless_crun_starts() {
         return 0
     fi
     if [[ $output == *"cgroups in hybrid mode not supported"* ]]; then
-        skip "crun $(crun --version | awk 'NR == 1 {print $3}') cannot start containers here: $output"
+        local version
+        version=$(crun --version | awk 'NR == 1 {print $3}')
+        skip "crun $version cannot start containers here: $output"
     fi
     echo "crun failed to start a container without sockgate: $output" >&2
     return 1
@@ -48,7 +50,7 @@ skip_unless_crun_starts() {
 
 @test "crun connect bypassed" {
     start_serve --rules "$OCI_WORK/host.rules"
-    make_bundle echo '["/bin/probe", "flags", "'"$SOCKGATE_TEST_HOST_IPV4"'", "'"$SOCKGATE_TEST_ECHO_PORT"'"]'
+    make_bundle echo "$(probe_command flags "$HOST" "$ECHO_PORT")"
 
     run crun_run echo
 
@@ -60,7 +62,7 @@ skip_unless_crun_starts() {
 
 @test "crun denied connect gets rule errno" {
     start_serve --rules "$OCI_WORK/host.rules"
-    make_bundle denied '["/bin/probe", "errno", "'"$SOCKGATE_TEST_HOST_IPV4"'", "'"$SOCKGATE_TEST_REFUSED_PORT"'"]'
+    make_bundle denied "$(probe_command errno "$HOST" "$REFUSED_PORT")"
 
     run crun_run denied
 

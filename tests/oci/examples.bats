@@ -46,7 +46,7 @@ unit_command() {
 
     wait_for_serve_sockets
     write_profile
-    make_bundle unit '["/bin/probe", "flags", "'"$SOCKGATE_TEST_HOST_IPV4"'", "'"$SOCKGATE_TEST_ECHO_PORT"'"]'
+    make_bundle unit "$(probe_command flags "$HOST" "$ECHO_PORT")"
     run runc_run unit
     assert_equal "exit status" "$status" 0
     assert_equal "bypassed" "$(jq -r .bypassed <<<"$output")" true
@@ -96,16 +96,15 @@ SHIM
     start_serve --rules "$EXAMPLES/podman/shop.rules"
     local recipe=("$EXAMPLES/podman/podman-sockgate" run --rm --runtime runc
         --network slirp4netns)
-    local host=$SOCKGATE_TEST_HOST_IPV4
 
     run "${recipe[@]}" --annotation project=shop --rootfs "$OCI_ROOTFS" \
-        /bin/probe errno "$host" "$SOCKGATE_TEST_HTTP_PORT"
+        /bin/probe errno "$HOST" "$SOCKGATE_TEST_HTTP_PORT"
     assert_equal "web errno" "$(grep '^{' <<<"$output" | jq -r .errno)" 0
-    run "${recipe[@]}" --annotation project=shop --rootfs "$OCI_ROOTFS" /bin/probe errno "$host" 25
+    run "${recipe[@]}" --annotation project=shop --rootfs "$OCI_ROOTFS" /bin/probe errno "$HOST" 25
     assert_equal "smtp errno" "$(grep '^{' <<<"$output" | jq -r .errno)" EACCES
     # Out of the rules' scope: passed through slirp4netns, and nothing listens on port 25.
     run "${recipe[@]}" --annotation project=other --rootfs "$OCI_ROOTFS" \
-        /bin/probe errno "$host" 25
+        /bin/probe errno "$HOST" 25
     assert_equal "other project errno" "$(grep '^{' <<<"$output" | jq -r .errno)" ECONNREFUSED
     "${recipe[@]}" --detach --annotation project=shop \
         --annotation "io.sockgate.publish=127.0.0.1:$PUBLISHED_PORT:8080" \

@@ -23,7 +23,8 @@ setup_oci() {
         skip "SOCKGATE is not set to an executable sockgate binary (got '${SOCKGATE:-}')"
     fi
     if [[ -z ${SOCKGATE_PROBE_STATIC:-} || ! -x $SOCKGATE_PROBE_STATIC ]]; then
-        skip "SOCKGATE_PROBE_STATIC is not set to the static probe (got '${SOCKGATE_PROBE_STATIC:-}')"
+        skip "SOCKGATE_PROBE_STATIC is not set to the static probe" \
+            "(got '${SOCKGATE_PROBE_STATIC:-}')"
     fi
     local env_file=${SOCKGATE_TEST_ENV:-/run/sockgate-test/env}
     if [[ ! -r $env_file ]]; then
@@ -33,6 +34,9 @@ setup_oci() {
     # shellcheck source=/dev/null
     source "$env_file"
     set +a
+    HOST=$SOCKGATE_TEST_HOST_IPV4
+    ECHO_PORT=$SOCKGATE_TEST_ECHO_PORT
+    REFUSED_PORT=$SOCKGATE_TEST_REFUSED_PORT
     command -v runc >/dev/null || skip "runc is not installed (Debian package runc)"
     command -v jq >/dev/null || skip "jq is not installed (Debian package jq)"
     if [[ ! -x /bin/busybox ]] || ldd /bin/busybox >/dev/null 2>&1; then
@@ -119,6 +123,16 @@ make_bundle() {
         .linux.namespaces += [{"type": "network"}] | .linux.seccomp = $profile[0] |
         .annotations = $annotations' "$bundle/config.json" >"$bundle/config.json.new"
     mv "$bundle/config.json.new" "$bundle/config.json"
+}
+
+# Prints the JSON argument list that runs the probe in a container: /bin/probe SCENARIO ARGS...
+probe_command() {
+    jq -cn '["/bin/probe"] + $ARGS.positional' --args "$@"
+}
+
+# Prints the JSON argument list that runs a busybox shell script in a container.
+shell_command() {
+    jq -cn '["/bin/sh", "-c", $script]' --arg script "$1"
 }
 
 # Runs the bundle NAME with runc in the foreground.
@@ -222,8 +236,8 @@ stop_background() {
 # there), the rest of the test host is bypassed, and everything else passes.
 write_host_rules() {
     cat >"$OCI_WORK/host.rules" <<RULES
-rule denied-port: deny connect tcp to $SOCKGATE_TEST_HOST_IPV4 port $SOCKGATE_TEST_REFUSED_PORT errno EPERM
-rule test-host: bypass connect tcp to $SOCKGATE_TEST_HOST_IPV4
+rule denied-port: deny connect tcp to $HOST port $REFUSED_PORT errno EPERM
+rule test-host: bypass connect tcp to $HOST
 default pass
 RULES
 }

@@ -33,7 +33,7 @@ start_bad_client() {
 # bypassed, which needs serve to have attached it.
 assert_next_container_works() {
     local name=$1
-    make_bundle "$name" '["/bin/probe", "flags", "'"$SOCKGATE_TEST_HOST_IPV4"'", "'"$SOCKGATE_TEST_ECHO_PORT"'"]'
+    make_bundle "$name" "$(probe_command flags "$HOST" "$ECHO_PORT")"
     run runc_run "$name"
     assert_equal "$name exit status" "$status" 0
     assert_equal "$name bypassed" "$(jq -r .bypassed <<<"$output")" true

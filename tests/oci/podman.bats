@@ -22,7 +22,7 @@ teardown() {
     start_serve --rules "$OCI_WORK/host.rules"
 
     run podman_run --annotation team=web -- \
-        /bin/probe flags "$SOCKGATE_TEST_HOST_IPV4" "$SOCKGATE_TEST_ECHO_PORT"
+        /bin/probe flags "$HOST" "$ECHO_PORT"
 
     assert_equal "exit status" "$status" 0
     local result
@@ -30,13 +30,13 @@ teardown() {
     assert_equal "bypassed" "$(jq -r .bypassed <<<"$result")" true
     assert_equal "echo" "$(jq -r .echo <<<"$result")" true
     assert_status '.rules[] | select(.name == "test-host") | .connect_matches' 1
-    assert_logged "connect tcp $SOCKGATE_TEST_HOST_IPV4:$SOCKGATE_TEST_ECHO_PORT -> bypass"
+    assert_logged "connect tcp $HOST:$ECHO_PORT -> bypass"
 }
 
 @test "podman denied connect gets rule errno" {
     start_serve --rules "$OCI_WORK/host.rules"
 
-    run podman_run -- /bin/probe errno "$SOCKGATE_TEST_HOST_IPV4" "$SOCKGATE_TEST_REFUSED_PORT"
+    run podman_run -- /bin/probe errno "$HOST" "$REFUSED_PORT"
 
     assert_equal "exit status" "$status" 0
     assert_equal "errno" "$(grep '^{' <<<"$output" | jq -r .errno)" EPERM
@@ -64,10 +64,10 @@ teardown() {
 @test "podman labels come from annotations" {
     cat >"$OCI_WORK/scoped.rules" <<RULES
 scope if label team=web
-rule web-deny: deny connect tcp to $SOCKGATE_TEST_HOST_IPV4 errno EPERM
+rule web-deny: deny connect tcp to $HOST errno EPERM
 RULES
     start_serve --rules "$OCI_WORK/scoped.rules"
-    local target=("$SOCKGATE_TEST_HOST_IPV4" "$SOCKGATE_TEST_ECHO_PORT")
+    local target=("$HOST" "$ECHO_PORT")
 
     run podman_run --annotation team=web -- /bin/probe errno "${target[@]}"
     local web=$output

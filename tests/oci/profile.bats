@@ -20,7 +20,7 @@ teardown() {
 # Runs a container that connects to the test host's echo port and checks that it was bypassed.
 assert_bypassed_in_runc() {
     local name=$1
-    make_bundle "$name" '["/bin/probe", "flags", "'"$SOCKGATE_TEST_HOST_IPV4"'", "'"$SOCKGATE_TEST_ECHO_PORT"'"]'
+    make_bundle "$name" "$(probe_command flags "$HOST" "$ECHO_PORT")"
     run runc_run "$name"
     assert_equal "$name exit status" "$status" 0
     assert_equal "$name bypassed" "$(jq -r .bypassed <<<"$output")" true
@@ -43,7 +43,9 @@ assert_bypassed_in_runc() {
     assert_equal "exit status" "$status" 0
     local profile=$OCI_WORK/out.json
     echo "$output" >"$profile"
-    assert_equal "rule count" "$(jq '.syscalls | length' "$profile")" "$(($(jq '.syscalls | length' "$base") + 1))"
+    local base_rules
+    base_rules=$(jq '.syscalls | length' "$base")
+    assert_equal "rule count" "$(jq '.syscalls | length' "$profile")" "$((base_rules + 1))"
     assert_equal "notify rule" "$(jq -c '.syscalls[0]' "$profile")" \
         '{"names":["connect","bind"],"action":"SCMP_ACT_NOTIFY"}'
     assert_equal "rules after the allow list" \
@@ -51,11 +53,13 @@ assert_bypassed_in_runc() {
     assert_equal "first rule" "$(jq -c '.syscalls[1]' "$profile")" "$(jq -c '.syscalls[0]' "$base")"
     assert_equal "allow list" "$(jq -c '.syscalls[2].names' "$profile")" \
         "$(jq -c '.syscalls[1].names - ["connect", "bind"]' "$base")"
-    assert_equal "other keys" "$(jq -c 'del(.syscalls, .listenerPath, .listenerMetadata)' "$profile")" \
+    assert_equal "other keys" \
+        "$(jq -c 'del(.syscalls, .listenerPath, .listenerMetadata)' "$profile")" \
         "$(jq -c 'del(.syscalls)' "$base")"
     assert_equal "listener" "$(jq -r .listenerPath "$profile")" "$LISTENER"
     assert_equal "metadata" "$(jq -r .listenerMetadata "$profile")" m1
-    assert_equal "note" "$stderr" "sockgate: note: took connect, bind out of syscalls[1] of $base (SCMP_ACT_ALLOW): the notify rule covers them"
+    local note="sockgate: note: took connect, bind out of syscalls[1] of $base (SCMP_ACT_ALLOW):"
+    assert_equal "note" "$stderr" "$note the notify rule covers them"
 }
 
 @test "profile rejects other listener path" {
@@ -65,7 +69,10 @@ assert_bypassed_in_runc() {
 
     assert_equal "exit status" "$status" 1
     assert_equal "output" "$output" ""
-    assert_equal "error" "$stderr" "sockgate: $OCI_WORK/agent.json already sends notifications to /run/agent.sock, but sockgate's listener is $LISTENER; remove listenerPath from the base, or pass --listener /run/agent.sock if sockgate serve listens there"
+    local expected="sockgate: $OCI_WORK/agent.json already sends notifications to"
+    expected+=" /run/agent.sock, but sockgate's listener is $LISTENER; remove listenerPath from"
+    expected+=" the base, or pass --listener /run/agent.sock if sockgate serve listens there"
+    assert_equal "error" "$stderr" "$expected"
 }
 
 @test "profile conditional rule has no effect in runc" {
@@ -75,7 +82,8 @@ assert_bypassed_in_runc() {
         "$EXAMPLES/runc-default.json" >"$OCI_WORK/conditional.json"
     start_serve --rules "$OCI_WORK/host.rules"
 
-    run --separate-stderr "$SOCKGATE" profile --base "$OCI_WORK/conditional.json" --listener "$LISTENER"
+    run --separate-stderr "$SOCKGATE" profile --base "$OCI_WORK/conditional.json" \
+        --listener "$LISTENER"
     echo "$output" >"$OCI_WORK/profile.json"
 
     assert_equal "exit status" "$status" 0
@@ -96,5 +104,6 @@ assert_bypassed_in_runc() {
     run runc_run unchanged
 
     assert_equal "exit status" "$status" 1
-    assert_equal "runc error" "$(grep -c 'error adding seccomp filter rule for syscall bind: file exists' <<<"$output")" 1
+    local error="error adding seccomp filter rule for syscall bind: file exists"
+    assert_equal "runc error" "$(grep -c -F "$error" <<<"$output")" 1
 }

@@ -20,7 +20,7 @@ teardown() {
 
 @test "runc connect bypassed" {
     start_serve --rules "$OCI_WORK/host.rules"
-    make_bundle echo '["/bin/probe", "flags", "'"$SOCKGATE_TEST_HOST_IPV4"'", "'"$SOCKGATE_TEST_ECHO_PORT"'"]'
+    make_bundle echo "$(probe_command flags "$HOST" "$ECHO_PORT")"
 
     run runc_run echo
 
@@ -34,7 +34,7 @@ teardown() {
 
 @test "runc denied connect gets rule errno" {
     start_serve --rules "$OCI_WORK/host.rules"
-    make_bundle denied '["/bin/probe", "errno", "'"$SOCKGATE_TEST_HOST_IPV4"'", "'"$SOCKGATE_TEST_REFUSED_PORT"'"]'
+    make_bundle denied "$(probe_command errno "$HOST" "$REFUSED_PORT")"
 
     run runc_run denied
 
@@ -65,18 +65,18 @@ teardown() {
 @test "runc two scoped containers at once" {
     cat >"$OCI_WORK/team-a.rules" <<RULES
 scope if label team=a
-rule a-deny: deny connect tcp to $SOCKGATE_TEST_HOST_IPV4 port $SOCKGATE_TEST_ECHO_PORT errno EPERM
+rule a-deny: deny connect tcp to $HOST port $ECHO_PORT errno EPERM
 RULES
     cat >"$OCI_WORK/team-b.rules" <<RULES
 scope if label team=b
-rule b-bypass: bypass connect tcp to $SOCKGATE_TEST_HOST_IPV4 port $SOCKGATE_TEST_ECHO_PORT
+rule b-bypass: bypass connect tcp to $HOST port $ECHO_PORT
 RULES
     start_serve --rules "$OCI_WORK/team-a.rules" --rules "$OCI_WORK/team-b.rules"
-    local target="$SOCKGATE_TEST_HOST_IPV4 $SOCKGATE_TEST_ECHO_PORT"
+    local target="$HOST $ECHO_PORT"
     # b connects, waits until a has come and gone, and connects again.
-    make_bundle b '["/bin/sh", "-c", "probe flags '"$target"'; read line; probe flags '"$target"'"]' \
+    make_bundle b "$(shell_command "probe flags $target; read line; probe flags $target")" \
         '{"team": "b"}'
-    make_bundle a '["/bin/probe", "errno", "'"$SOCKGATE_TEST_HOST_IPV4"'", "'"$SOCKGATE_TEST_ECHO_PORT"'"]' \
+    make_bundle a "$(probe_command errno "$HOST" "$ECHO_PORT")" \
         '{"team": "a"}'
     mkfifo "$OCI_WORK/b.in"
     runc_run b <"$OCI_WORK/b.in" >"$OCI_WORK/b.out" 2>&1 &
@@ -103,14 +103,14 @@ RULES
 
 @test "runc reload applies to running container" {
     start_serve --rules "$OCI_WORK/host.rules"
-    local target="$SOCKGATE_TEST_HOST_IPV4 $SOCKGATE_TEST_ECHO_PORT"
-    make_bundle reload '["/bin/sh", "-c", "probe errno '"$target"'; read line; probe errno '"$target"'"]'
+    local target="$HOST $ECHO_PORT"
+    make_bundle reload "$(shell_command "probe errno $target; read line; probe errno $target")"
     mkfifo "$OCI_WORK/reload.in"
     runc_run reload <"$OCI_WORK/reload.in" >"$OCI_WORK/reload.out" 2>&1 &
     local runc_pid=$!
     exec 4>"$OCI_WORK/reload.in"
     wait_for_text "$OCI_WORK/reload.out" '"errno"'
-    echo "rule now-denied: deny connect tcp to $SOCKGATE_TEST_HOST_IPV4 errno EPERM" \
+    echo "rule now-denied: deny connect tcp to $HOST errno EPERM" \
         >"$OCI_WORK/host.rules"
 
     kill -HUP "$SERVE_PID"
@@ -125,8 +125,8 @@ RULES
 
 @test "runc gateway stop fails calls with ENOSYS" {
     start_serve --rules "$OCI_WORK/host.rules"
-    local target="$SOCKGATE_TEST_HOST_IPV4 $SOCKGATE_TEST_ECHO_PORT"
-    make_bundle orphan '["/bin/sh", "-c", "probe errno '"$target"'; read line; probe errno '"$target"'"]'
+    local target="$HOST $ECHO_PORT"
+    make_bundle orphan "$(shell_command "probe errno $target; read line; probe errno $target")"
     mkfifo "$OCI_WORK/orphan.in"
     runc_run orphan <"$OCI_WORK/orphan.in" >"$OCI_WORK/orphan.out" 2>&1 &
     local runc_pid=$!
@@ -152,5 +152,7 @@ RULES
     run runc_run nobody
 
     assert_equal "exit status" "$status" 1
-    assert_equal "runtime error" "$([[ $output == *"no such file or directory"* ]] && echo found)" found
+    local found=no
+    [[ $output == *"no such file or directory"* ]] && found=yes
+    assert_equal "runc error names the missing listener" "$found" yes
 }
