@@ -116,6 +116,23 @@ def memory_rows(memory):
     ]
 
 
+def serve_memory_rows(serve):
+    if serve is None:
+        return []
+    if "error" in serve:
+        return [("memory of `sockgate serve`", f"failed: {serve['error'][:200]}")]
+    count, idle, attached = serve["containers"], serve["idle"], serve["attached"]
+    added_kib = (attached["rss"] - idle["rss"]) * 1024 / count
+    return [
+        (f"memory of one `sockgate serve` with {count} containers attached through its "
+         "listener, each with one open bypassed connection: RSS / PSS / USS",
+         f"{attached['rss']:.1f} / {attached['pss']:.1f} / {attached['uss']:.1f} MiB"),
+        ("the same `sockgate serve` before any container attached: RSS / PSS / USS",
+         f"{idle['rss']:.1f} / {idle['pss']:.1f} / {idle['uss']:.1f} MiB"),
+        ("RSS that each attached container adds to `sockgate serve`", f"{added_kib:.0f} KiB"),
+    ]
+
+
 def reload_rows(reload):
     if reload is None:
         return []
@@ -160,7 +177,8 @@ def rules_rows(rules):
 
 
 def sockgate_only_table(results):
-    rows = notification_rows(results) + memory_rows(results.get("gateway_memory"))
+    rows = notification_rows(results) + serve_memory_rows(results.get("serve_memory"))
+    rows += memory_rows(results.get("gateway_memory"))
     rows += reload_rows(results.get("reload")) + rules_rows(results.get("rules"))
     lines = ["| sockgate only | value |", "| --- | ---: |"]
     lines += [f"| {name} | {value} |" for name, value in rows]
@@ -239,7 +257,7 @@ def markdown(results):
 
 
 def sockgate_only_errors(results):
-    return [name for name in ("gateway_memory", "reload", "rules")
+    return [name for name in ("gateway_memory", "serve_memory", "reload", "rules")
             if isinstance(results.get(name), dict) and "error" in results[name]]
 
 

@@ -1,5 +1,8 @@
 """Figures that only sockgate has: gateway memory, reload time and the rules benchmarks.
 
+Memory is measured two ways: N concurrent `sockgate run` gateways (one per command), and one
+`sockgate serve` with N containers attached through its seccomp listener by bench_attach_client.
+
 The notification handling time comes from the connection-rate measure (measures.ConnectRate),
 which reads the gateway's histogram while its client waits.
 """
@@ -87,6 +90,58 @@ def gateway_memory(context, count):
         "rss_mib": sorted(sample["rss"] / MIB for sample in memory),
         "uss_mib": sorted(sample["uss"] / MIB for sample in memory),
         "total_pss_mib": sum(sample["pss"] for sample in memory) / MIB,
+    }
+
+
+def wait_for_socket(path, process, seconds):
+    """Wait until `path` exists; raise MeasureError when the process exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if process.poll() is not None:
+            raise MeasureError(f"sockgate serve exited with status {process.returncode}: "
+                               f"{process.stderr.read().strip()[-600:]}")
+        if time.monotonic() > deadline:
+            raise MeasureError(f"sockgate serve did not create {path} within {seconds} s")
+        time.sleep(0.05)
+
+
+def attach_containers(context, listener, count, serve):
+    """Attach `count` containers to the serve listener; return serve's memory while they run."""
+    server = f"{context.host_ipv4}:{context.env['SOCKGATE_BENCH_ECHO_PORT']}"
+    command = [context.tools["attach_client"], "--listener", listener, "--server", server,
+               "--count", str(count), "--hold"]
+    client = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        if not client.stdout.readline():
+            raise MeasureError(f"bench_attach_client attached no containers: "
+                               f"{client.stderr.read().strip()[-600:]}")
+        return read_memory(serve.pid)
+    finally:
+        stop_all([client])
+
+
+def serve_memory(context, count):
+    """Measure one `sockgate serve` idle and with `count` attached containers, each of which
+    keeps one bypassed connection open."""
+    with tempfile.TemporaryDirectory(prefix="sockgate-bench-serve-") as directory:
+        listener = os.path.join(directory, "listener.sock")
+        command = [context.sockgate, "serve", "--listener", listener,
+                   "--control", os.path.join(directory, "control.sock"),
+                   "--metrics", "127.0.0.1:0", "--log-level", "warn"]
+        serve = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for_socket(listener, serve, 10)
+            idle = read_memory(serve.pid)
+            attached = attach_containers(context, listener, count, serve)
+        finally:
+            serve.terminate()
+            serve.wait(timeout=30)
+    return {
+        "containers": count,
+        "idle": {key: value / MIB for key, value in idle.items()},
+        "attached": {key: value / MIB for key, value in attached.items()},
     }
 
 

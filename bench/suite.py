@@ -39,6 +39,7 @@ LOAD_GENERATORS = {
     "connect_rate": "bench_connect_rate",
     "request_latency": "bench_request_latency",
     "syscall_loop": "bench_syscall_loop",
+    "attach_client": "bench_attach_client",
 }
 
 
@@ -185,6 +186,8 @@ def run_sockgate_only(context, settings, build_dir):
     steps = [
         ("gateway_memory", f"{settings['gateways']} concurrent `sockgate run` gateways",
          lambda: sockgate_only.gateway_memory(context, settings["gateways"])),
+        ("serve_memory", f"one `sockgate serve` with {settings['gateways']} attached containers",
+         lambda: sockgate_only.serve_memory(context, settings["gateways"])),
         ("reload", f"{settings['runs']} reloads of 10,000 rules through the control socket",
          lambda: sockgate_only.reload_time(context, 10000, settings["runs"])),
         ("rules", "rules_bench: decision time and compile time",
