@@ -7,8 +7,8 @@ else()
   add_executable(config_tests ${CMAKE_CURRENT_LIST_DIR}/config_test.cpp
                               ${PROJECT_SOURCE_DIR}/core/config.cpp)
   target_include_directories(config_tests PRIVATE ${PROJECT_SOURCE_DIR})
-  target_link_libraries(config_tests PRIVATE sockgate_rules tomlplusplus::tomlplusplus
-                                             GTest::gtest_main)
+  target_link_libraries(config_tests PRIVATE sockgate_rules sockgate_metrics
+                                             tomlplusplus::tomlplusplus GTest::gtest_main)
 endif()
 target_compile_definitions(config_tests PRIVATE
   SOCKGATE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -44,7 +44,7 @@ listener = "$XDG_RUNTIME_DIR/gw/listener.sock"
 control = "${XDG_RUNTIME_DIR}/gw/control.sock"
 rules = ["shop.rules", "~/rules/common.rules", "/abs/x.rules", "../up.rules"]
 default = "deny"
-metrics = "[::1]:9100"
+metrics = "0.0.0.0:9100"
 network = "pasta"
 log_level = "debug"
 )");
@@ -56,7 +56,7 @@ log_level = "debug"
             (std::vector<std::string>{"/etc/sockgate/shop.rules", "/home/ada/rules/common.rules",
                                       "/abs/x.rules", "/etc/up.rules"}));
   EXPECT_EQ(config.default_action, rules::Action::deny);
-  EXPECT_EQ(config.metrics_address, "[::1]:9100");
+  EXPECT_EQ(config.metrics_address, "0.0.0.0:9100");
   EXPECT_EQ(config.network, FallbackKind::pasta);
   EXPECT_EQ(config.log_level, "debug");
 }
@@ -126,18 +126,33 @@ TEST(Config, InvalidChoices) {
             "/etc/sockgate/gateway.toml:3:13: error: invalid log_level 'loud'; use one of: "
             "trace, debug, info, warn, error, critical, off");
   EXPECT_EQ(first_line(result.errors[3]),
-            "/etc/sockgate/gateway.toml:4:11: error: invalid metrics address 'localhost:9464'; "
-            "use IPV4:PORT or [IPV6]:PORT, such as 127.0.0.1:9464, or \"\" to disable");
+            "/etc/sockgate/gateway.toml:4:11: error: invalid metrics address \"localhost:9464\": "
+            "\"localhost\" is not an IPv4 address; expected IPV4:PORT such as 127.0.0.1:9464, or "
+            "--metrics none (metrics = \"\" in the configuration file) to disable the exporter");
 }
 
 TEST(Config, MetricsAddressForms) {
-  for (const char* good : {"0.0.0.0:1", "127.0.0.1:65535", "[::]:9464", "[2001:db8::1]:80"}) {
+  // Port 0 lets the exporter take a free port, as --metrics 127.0.0.1:0 does.
+  for (const char* good : {"0.0.0.0:1", "127.0.0.1:65535", "127.0.0.1:0", "198.18.0.1:9464"}) {
     EXPECT_TRUE(parse(std::string("metrics = \"") + good + "\"\n").ok()) << good;
   }
-  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:9464",
-                          "[127.0.0.1]:80", "[::1]", ":9464", "127.0.0.1:http"}) {
+  for (const char* bad :
+       {"127.0.0.1", "127.0.0.1:65536", "127.0.0.1:-1", "::1:9464", "[127.0.0.1]:80", "[::1]",
+        ":9464", "127.0.0.1:http", "1.2.3:80", "localhost:9464", "[::]:9464", "[2001:db8::1]:80"}) {
     EXPECT_FALSE(parse(std::string("metrics = \"") + bad + "\"\n").ok()) << bad;
   }
+}
+
+TEST(Config, MetricsIpv6RejectedAtItsLine) {
+  const auto result = parse("network = \"none\"\nmetrics   = \"[::1]:9464\"\n");
+  ASSERT_EQ(result.errors.size(), 1U);
+  EXPECT_EQ(result.errors[0],
+            "/etc/sockgate/gateway.toml:2:13: error: invalid metrics address \"[::1]:9464\": IPv6 "
+            "is not supported, because Debian's civetweb 1.15 is built without it; expected "
+            "IPV4:PORT such as 127.0.0.1:9464, or --metrics none (metrics = \"\" in the "
+            "configuration file) to disable the exporter\n"
+            "metrics   = \"[::1]:9464\"\n"
+            "            ^\n");
 }
 
 TEST(Config, UnsetXdgRuntimeDirIsNamed) {
