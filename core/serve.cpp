@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -72,12 +73,11 @@ struct Service {
   }
 };
 
+// Starts the listener before the control server: the listener does not start while another
+// gateway listens on its path, and the control server would replace that gateway's socket.
 void start_service(Service& service, const ServeOptions& options) {
   service.gateway = std::make_unique<Gateway>(options.gateway);
   Gateway& gateway = *service.gateway;
-  if (!options.control_path.empty()) {
-    service.control = std::make_unique<ControlServer>(options.control_path, gateway);
-  }
   OciListenerOptions listener;
   listener.path = options.listener_path;
   listener.timeout = options.state_timeout;
@@ -87,11 +87,24 @@ void start_service(Service& service, const ServeOptions& options) {
         gateway.attach(std::move(info), std::move(notify_fd));
       },
       [&gateway] { gateway.count_error(metrics::ErrorKind::listener); });
+  if (!options.control_path.empty()) {
+    service.control = std::make_unique<ControlServer>(options.control_path, gateway);
+  }
 }
 
 }  // namespace
 
 int serve_gateway(const ServeOptions& options) {
+  // Invalid rule files print their diagnostics as `sockgate check` does, before anything starts.
+  // The gateway compiles the files again when it starts, which takes milliseconds.
+  LoadedPolicy initial = options.gateway.load_policy();
+  if (!initial.policy) {
+    for (const std::string& error : initial.errors) {
+      std::fputs(error.c_str(), stderr);
+    }
+    log().error("not started: the rule files have errors");
+    return 1;
+  }
   sigset_t signals = block_serve_signals();
   Service service;
   try {
