@@ -12,7 +12,7 @@ usage() {
     cat <<'USAGE'
 usage: sudo bash bench/run.sh [--quick | --smoke] [--out DIR] [--build-dir DIR] [--no-deps]
 
-  --quick          3 short runs per cell (about 2 minutes after the build)
+  --quick          3 short runs per cell (about 2.5 minutes after the build)
   --smoke          1 tiny run per cell, to prove that the suite works; asserts no time
   --out DIR        where to write results.json, table.md and plot.png
                    (default: bench/results/full, bench/results/quick or bench/results/smoke)
@@ -20,7 +20,7 @@ usage: sudo bash bench/run.sh [--quick | --smoke] [--out DIR] [--build-dir DIR] 
                    sockgate and bench_suite built) instead of building Release
   --no-deps        do not check or install the Debian packages
 
-Without --quick or --smoke, 5 runs per cell (about 12 minutes after the build on 2 cores).
+Without --quick or --smoke, 5 runs per cell (about 8 minutes after the build on 2 cores).
 Environment: SOCKGATE_BUILD_JOBS (default 2) is the number of parallel compile jobs.
 USAGE
 }
