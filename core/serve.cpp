@@ -92,19 +92,27 @@ void start_service(Service& service, const ServeOptions& options) {
   }
 }
 
+// Prints the diagnostics of invalid rule files as `sockgate check` does; returns whether the
+// rules compile. The gateway compiles them again when it starts.
+bool check_rules(const ServeOptions& options) {
+  LoadedPolicy initial = options.gateway.load_policy();
+  if (initial.policy) {
+    return true;
+  }
+  for (const std::string& error : initial.errors) {
+    std::fputs(error.c_str(), stderr);
+  }
+  log().error("not started: the rule files have errors");
+  return false;
+}
+
 }  // namespace
 
 int serve_gateway(const ServeOptions& options) {
-  // Invalid rule files print their diagnostics as `sockgate check` does, before anything starts.
-  // The gateway compiles the files again when it starts, which takes milliseconds.
-  LoadedPolicy initial = options.gateway.load_policy();
-  if (!initial.policy) {
-    for (const std::string& error : initial.errors) {
-      std::fputs(error.c_str(), stderr);
-    }
-    log().error("not started: the rule files have errors");
+  if (!check_rules(options)) {
     return 1;
   }
+
   sigset_t signals = block_serve_signals();
   Service service;
   try {
@@ -114,10 +122,10 @@ int serve_gateway(const ServeOptions& options) {
     service.stop();
     return 1;
   }
-  auto policy = service.gateway->policy();
   log().info("serving: listener {}, control {}, {} rules, pid {}", options.listener_path,
              options.control_path.empty() ? "none" : options.control_path,
-             policy->policy->rules().size(), ::getpid());
+             service.gateway->policy()->policy->rules().size(), ::getpid());
+
   int signal = 0;
   try {
     signal = wait_for_stop(*service.gateway, signals);

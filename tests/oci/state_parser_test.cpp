@@ -5,7 +5,7 @@
 #include <string>
 #include <variant>
 
-#include "core/oci_listener.hpp"
+#include "core/oci_state.hpp"
 
 namespace sockgate {
 namespace {
