@@ -1,5 +1,7 @@
 #include "metrics/byte_accounting.hpp"
 
+#include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -11,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <system_error>
 #include <unordered_map>
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "metrics/log.hpp"
+#include "metrics/reader_pacing.hpp"
 
 namespace sockgate::metrics {
 
@@ -62,8 +66,11 @@ struct AccountingState {
   int wake_fd = -1;
   std::atomic<bool> stopping{false};
 
-  // Serializes the dumps, which share each source's query socket. Taken before `mutex`.
+  // Serializes the dumps, which share each source's query socket. Taken before `destroy_mutex`.
   std::mutex dump_mutex;
+  // Serializes reading and applying destroy messages, by the reader thread and by refresh().
+  // Taken before `mutex`.
+  std::mutex destroy_mutex;
   mutable std::mutex mutex;
   std::unordered_map<std::uint64_t, std::shared_ptr<SockDiagSource>> sources;
   Entries entries;
@@ -76,6 +83,7 @@ struct AccountingState {
   std::uint64_t next_serial = 1;
   std::chrono::steady_clock::time_point last_overrun_log{};
   std::uint64_t overruns_not_logged = 0;
+  std::atomic<std::uint64_t> reader_wakeups{0};
 
   ~AccountingState() {
     if (epoll_fd >= 0) {
@@ -245,13 +253,11 @@ void erase_listeners(AccountingState& state, std::uint64_t source_id,
   });
 }
 
-// Dumps a source outside the scrapes. With `reconcile`, tracked sockets missing from the dump
-// are taken as closed. The dump also adopts the open sockets that the listeners in
-// `closed_listeners` accepted, which stop being tracked afterwards.
-void dump_out_of_turn(AccountingState& state, std::uint64_t source_id,
-                      const std::shared_ptr<SockDiagSource>& source, bool reconcile,
-                      const std::vector<std::uint64_t>& closed_listeners) {
-  const std::lock_guard dump_lock(state.dump_mutex);
+// Dumps a source and applies the dump. The caller holds dump_mutex. With `reconcile`, tracked
+// sockets missing from the dump are taken as closed. The dump also adopts the open sockets that
+// the listeners in `closed_listeners` accepted, which stop being tracked afterwards.
+void dump_and_apply(AccountingState& state, std::uint64_t source_id, SockDiagSource& source,
+                    bool reconcile, const std::vector<std::uint64_t>& closed_listeners) {
   std::uint64_t serial = 0;
   {
     const std::lock_guard lock(state.mutex);
@@ -259,7 +265,7 @@ void dump_out_of_turn(AccountingState& state, std::uint64_t source_id,
   }
   start_dump(state);
   std::vector<SocketRecord> records;
-  const int error = dump_source(*source, records);
+  const int error = dump_source(source, records);
   if (error < 0) {
     report_dump_failure(state, source_id, error);
   }
@@ -285,49 +291,129 @@ void report_overrun(AccountingState& state, std::uint64_t source_id, int buffer_
   state.last_overrun_log = now;
 }
 
-void drain_source(AccountingState& state, std::uint64_t source_id) {
-  std::shared_ptr<SockDiagSource> source;
-  {
-    const std::lock_guard lock(state.mutex);
-    const auto found = state.sources.find(source_id);
-    if (found == state.sources.end()) {
-      return;
-    }
-    source = found->second;
-  }
+// What reading the queued destroy messages of one source found.
+struct DrainResult {
+  // Messages were lost, so a dump must reconcile the tracked sockets.
+  bool overrun = false;
+  // Tracked listeners that closed. A dump must adopt the open sockets they accepted.
+  std::vector<std::uint64_t> closed_listeners;
+  // The receive queue before the read.
+  DestroyQueueUse queue;
 
-  // Only this thread reads the destroy socket, so it reads without the lock, which track()
-  // on the notification path also takes. After an overrun the kernel reports no further loss
-  // until the queue was read empty, so drain it before the reconciling dump: a loss after that
-  // is reported again.
+  bool needs_dump() const { return overrun || !closed_listeners.empty(); }
+};
+
+// Reads the queued destroy messages of one source and applies them. Holds destroy_mutex until
+// they are applied, so that a refresh that reads after this one also sees their counts.
+DrainResult drain_source(AccountingState& state, std::uint64_t source_id, SockDiagSource& source) {
+  DrainResult result;
   std::vector<SocketRecord> records;
   std::uint64_t malformed = 0;
   int status = 0;
-  bool overrun = false;
-  do {
-    status = source->read_destroyed(records, malformed);
-    overrun = overrun || status == -ENOBUFS;
-  } while (status == -ENOBUFS);
-
-  std::vector<std::uint64_t> closed_listeners;
   {
+    const std::lock_guard read_lock(state.destroy_mutex);
+    result.queue = source.destroy_queue_use();
+    // After an overrun the kernel reports no further loss until the queue was read empty, so
+    // drain it before the reconciling dump: a loss after that is reported again.
+    do {
+      status = source.read_destroyed(records, malformed);
+      result.overrun = result.overrun || status == -ENOBUFS;
+    } while (status == -ENOBUFS);
+
     const std::lock_guard lock(state.mutex);
-    apply_destroyed(state, source_id, records, closed_listeners);
-    if (overrun) {
-      report_overrun(state, source_id, source->destroy_buffer_bytes());
+    apply_destroyed(state, source_id, records, result.closed_listeners);
+    if (result.overrun) {
+      report_overrun(state, source_id, source.destroy_buffer_bytes());
     }
   }
   if (malformed > 0) {
     state.count_error(ErrorKind::sock_diag, malformed);
-  }
-  if (overrun || !closed_listeners.empty()) {
-    dump_out_of_turn(state, source_id, source, overrun, closed_listeners);
   }
   if (status < 0) {
     state.count_error(ErrorKind::sock_diag, 1);
     log().warn("reading sock_diag destroy messages of source {} failed: {}", source_id,
                std::strerror(-status));
   }
+  return result;
+}
+
+std::shared_ptr<SockDiagSource> find_source(AccountingState& state, std::uint64_t source_id) {
+  const std::lock_guard lock(state.mutex);
+  const auto found = state.sources.find(source_id);
+  return found == state.sources.end() ? nullptr : found->second;
+}
+
+// Drains the sources that epoll reported ready, on the reader thread, and dumps a source at once
+// when its messages show an overrun or a closed listener. Returns the pause before the next read.
+std::chrono::microseconds drain_ready_sources(AccountingState& state,
+                                              std::span<const epoll_event> ready,
+                                              ReaderPacing& pacing) {
+  DestroyQueueUse fullest;
+  bool overrun = false;
+  for (const epoll_event& event : ready) {
+    const auto source = event.data.u64 == kWakeId ? nullptr : find_source(state, event.data.u64);
+    if (source == nullptr) {
+      continue;
+    }
+    const DrainResult result = drain_source(state, event.data.u64, *source);
+    if (result.needs_dump()) {
+      const std::lock_guard dump_lock(state.dump_mutex);
+      dump_and_apply(state, event.data.u64, *source, result.overrun, result.closed_listeners);
+    }
+    overrun = overrun || result.overrun;
+    if (result.queue.fraction() > fullest.fraction()) {
+      fullest = result.queue;
+    }
+  }
+  return overrun ? pacing.after_overrun() : pacing.after_read(fullest.queued, fullest.capacity);
+}
+
+// Waits for `pause`, or less when the accounting stops.
+void pause_reader(const AccountingState& state, std::chrono::microseconds pause) {
+  if (pause <= std::chrono::microseconds::zero()) {
+    return;
+  }
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(pause);
+  const auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(pause - seconds);
+  const timespec timeout{seconds.count(), nanoseconds.count()};
+  pollfd wake{state.wake_fd, POLLIN, 0};
+  // EINTR only shortens the pause.
+  (void)ppoll(&wake, 1, &timeout, nullptr);
+}
+
+// The sources to dump for a refresh: those with tracked sockets or listeners, and those whose
+// drain found an overrun or a closed listener. Finalizes the entries and drops the listeners of
+// retired rules first.
+std::vector<std::pair<std::uint64_t, std::shared_ptr<SockDiagSource>>> dump_targets(
+    AccountingState& state, const std::unordered_map<std::uint64_t, DrainResult>& drained) {
+  const std::lock_guard lock(state.mutex);
+  std::unordered_set<std::uint64_t> ids;
+  for (auto it = state.entries.begin(); it != state.entries.end();) {
+    if (it->second.cells->retired.load(std::memory_order_relaxed)) {
+      it = finalize_entry(state.entries, it, nullptr);
+      continue;
+    }
+    ids.insert(it->second.source_id);
+    ++it;
+  }
+  std::erase_if(state.listeners, [](const Listener& listener) {
+    return listener.cells->retired.load(std::memory_order_relaxed);
+  });
+  for (const Listener& listener : state.listeners) {
+    ids.insert(listener.source_id);
+  }
+  for (const auto& [id, result] : drained) {
+    if (result.needs_dump()) {
+      ids.insert(id);
+    }
+  }
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<SockDiagSource>>> targets;
+  for (const std::uint64_t id : ids) {
+    if (const auto found = state.sources.find(id); found != state.sources.end()) {
+      targets.emplace_back(id, found->second);
+    }
+  }
+  return targets;
 }
 
 }  // namespace
@@ -355,8 +441,8 @@ TcpSource::~TcpSource() {
   state->sources.erase(found);
 }
 
-ByteAccounting::ByteAccounting(ErrorCounter count_error)
-    : state_(std::make_shared<AccountingState>()) {
+ByteAccounting::ByteAccounting(ErrorCounter count_error, std::chrono::microseconds max_pause)
+    : state_(std::make_shared<AccountingState>()), max_pause_(max_pause) {
   state_->count_error = std::move(count_error);
   state_->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
   state_->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -372,6 +458,8 @@ ByteAccounting::ByteAccounting(ErrorCounter count_error)
                             "registering the sock_diag reader's eventfd failed");
   }
   reader_ = std::thread([this] { read_destroy_messages(); });
+  // Named for top -H and perf. The kernel limits names to 15 characters.
+  (void)pthread_setname_np(reader_.native_handle(), "sockgate-diag");
 }
 
 ByteAccounting::~ByteAccounting() {
@@ -433,37 +521,21 @@ void ByteAccounting::track_listener(const TcpSource& source, std::uint64_t cooki
 
 void ByteAccounting::refresh() {
   const std::lock_guard dump_lock(state_->dump_mutex);
-  std::vector<std::pair<std::uint64_t, std::shared_ptr<SockDiagSource>>> targets;
+  // Read the destroy messages that wait for the reader's pause to end, so that a scrape right
+  // after a socket closed counts its final bytes.
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<SockDiagSource>>> sources;
   {
     const std::lock_guard lock(state_->mutex);
-    std::unordered_set<std::uint64_t> sources_to_dump;
-    for (auto it = state_->entries.begin(); it != state_->entries.end();) {
-      if (it->second.cells->retired.load(std::memory_order_relaxed)) {
-        it = finalize_entry(state_->entries, it, nullptr);
-        continue;
-      }
-      sources_to_dump.insert(it->second.source_id);
-      ++it;
-    }
-    std::erase_if(state_->listeners, [](const Listener& listener) {
-      return listener.cells->retired.load(std::memory_order_relaxed);
-    });
-    for (const Listener& listener : state_->listeners) {
-      sources_to_dump.insert(listener.source_id);
-    }
-    for (const std::uint64_t id : sources_to_dump) {
-      targets.emplace_back(id, state_->sources.at(id));
-    }
+    sources.assign(state_->sources.begin(), state_->sources.end());
   }
-  for (const auto& [id, source] : targets) {
-    start_dump(*state_);
-    std::vector<SocketRecord> records;
-    const int error = dump_source(*source, records);
-    if (error < 0) {
-      report_dump_failure(*state_, id, error);
-    }
-    const std::lock_guard lock(state_->mutex);
-    apply_dump(*state_, id, records);
+  std::unordered_map<std::uint64_t, DrainResult> drained;
+  for (const auto& [id, source] : sources) {
+    drained.emplace(id, drain_source(*state_, id, *source));
+  }
+
+  for (const auto& [id, source] : dump_targets(*state_, drained)) {
+    const DrainResult& result = drained[id];
+    dump_and_apply(*state_, id, *source, result.overrun, result.closed_listeners);
   }
 }
 
@@ -472,9 +544,14 @@ std::size_t ByteAccounting::tracked() const {
   return state_->entries.size();
 }
 
+std::uint64_t ByteAccounting::reader_wakeups() const {
+  return state_->reader_wakeups.load(std::memory_order_relaxed);
+}
+
 void ByteAccounting::read_destroy_messages() {
   constexpr int kMaxEvents = 16;
   std::array<epoll_event, kMaxEvents> events{};
+  ReaderPacing pacing(max_pause_);
   while (!state_->stopping.load()) {
     const int ready = epoll_wait(state_->epoll_fd, events.data(), kMaxEvents, -1);
     if (ready < 0 && errno == EINTR) {
@@ -486,11 +563,10 @@ void ByteAccounting::read_destroy_messages() {
       state_->count_error(ErrorKind::sock_diag, 1);
       return;
     }
-    for (int i = 0; i < ready; ++i) {
-      if (events[i].data.u64 != kWakeId) {
-        drain_source(*state_, events[i].data.u64);
-      }
-    }
+    state_->reader_wakeups.fetch_add(1, std::memory_order_relaxed);
+    const auto pause = drain_ready_sources(
+        *state_, std::span(events.data(), static_cast<std::size_t>(ready)), pacing);
+    pause_reader(*state_, pause);
   }
 }
 

@@ -2,17 +2,22 @@
 //
 // The core registers a socket with its cookie and rule when it makes it. Open sockets are read
 // by a sock_diag dump of their source when metrics are collected. Closed sockets are counted
-// from the destroy messages that a reader thread takes from each source as they arrive, so a
-// socket that lives between two scrapes is counted in full. A rule's counter is the final count
-// of its closed sockets plus the latest count of its open ones, and never decreases.
+// from the destroy messages of each source, so a socket that lives between two scrapes is
+// counted in full. A reader thread reads them in batches: after each read it pauses for up to
+// 10 ms (ReaderPacing), so that a host that closes thousands of TCP sockets per second does
+// not wake it once per socket. refresh() reads the queued messages before it dumps, so a
+// scrape right after a close counts the socket's final bytes. A rule's counter is the final
+// count of its closed sockets plus the latest count of its open ones, and never decreases.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <thread>
 
 #include "metrics/families.hpp"
+#include "metrics/reader_pacing.hpp"
 #include "metrics/rule_series.hpp"
 #include "metrics/sock_diag.hpp"
 
@@ -44,9 +49,10 @@ class ByteAccounting {
  public:
   using ErrorCounter = std::function<void(ErrorKind, std::uint64_t)>;
 
-  // Starts the thread that reads destroy messages. `count_error` is called from that thread
-  // and from refresh().
-  explicit ByteAccounting(ErrorCounter count_error);
+  // Starts the thread that reads destroy messages, pausing up to `max_pause` after each read.
+  // `count_error` is called from that thread and from refresh().
+  explicit ByteAccounting(ErrorCounter count_error,
+                          std::chrono::microseconds max_pause = ReaderPacing::kDefaultMaxPause);
   ByteAccounting(const ByteAccounting&) = delete;
   ByteAccounting& operator=(const ByteAccounting&) = delete;
   ~ByteAccounting();
@@ -66,16 +72,20 @@ class ByteAccounting {
   void track_listener(const TcpSource& source, std::uint64_t cookie, const LocalAddress& local,
                       std::shared_ptr<TrafficCells> cells);
 
-  // Reads the counts of the open tracked sockets from the kernel and publishes them.
+  // Applies the queued destroy messages, then reads the counts of the open tracked sockets from
+  // the kernel, and publishes both.
   void refresh();
 
   // Tracked sockets that are still open.
   std::size_t tracked() const;
+  // Times the reader thread woke up to read destroy messages.
+  std::uint64_t reader_wakeups() const;
 
  private:
   void read_destroy_messages();
 
   std::shared_ptr<AccountingState> state_;
+  std::chrono::microseconds max_pause_;
   std::thread reader_;
 };
 

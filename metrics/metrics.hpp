@@ -115,11 +115,13 @@ class Metrics {
   bool track_listener(const TcpSource& source, int fd, const RuleSeries& series,
                       std::uint32_t rule);
 
-  // Reads the open sockets' counters, then returns every family in table order.
+  // Applies the queued destroy messages and reads the open sockets' counters, then returns
+  // every family in table order.
   std::vector<prometheus::MetricFamily> collect();
   // collect() in the Prometheus text exposition format, as served at /metrics.
   std::string text();
-  // Reads the open sockets' counters, then returns the values for `sockgate status`.
+  // Applies the queued destroy messages and reads the open sockets' counters, then returns the
+  // values for `sockgate status`.
   Snapshot snapshot();
 
  private:

@@ -317,6 +317,17 @@ int SockDiagSource::read_destroyed(std::vector<SocketRecord>& out, std::uint64_t
   }
 }
 
+DestroyQueueUse SockDiagSource::destroy_queue_use() const {
+  std::array<std::uint32_t, SK_MEMINFO_VARS> meminfo{};
+  socklen_t length = sizeof meminfo;
+  if (getsockopt(mnl_socket_get_fd(destroy_), SOL_SOCKET, SO_MEMINFO, meminfo.data(), &length) !=
+          0 ||
+      length < sizeof(std::uint32_t) * (SK_MEMINFO_RCVBUF + 1)) {
+    return {};
+  }
+  return {meminfo[SK_MEMINFO_RMEM_ALLOC], meminfo[SK_MEMINFO_RCVBUF]};
+}
+
 int SockDiagSource::destroy_fd() const {
   return mnl_socket_get_fd(destroy_);
 }

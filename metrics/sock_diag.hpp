@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -62,6 +63,18 @@ enum class ParseResult { ok, no_info, malformed };
 // Parses one SOCK_DIAG_BY_FAMILY message of an inet socket into `record`.
 ParseResult parse_socket_message(const nlmsghdr* message, SocketRecord& record);
 
+// Use of a socket's receive buffer as the kernel accounts it (SO_MEMINFO). Each queued message
+// counts with the true size of its buffer, about three times its length for a destroy message.
+struct DestroyQueueUse {
+  std::size_t queued = 0;
+  std::size_t capacity = 0;
+
+  // queued / capacity, or 0 when the capacity is unknown.
+  double fraction() const {
+    return capacity == 0 ? 0.0 : static_cast<double>(queued) / static_cast<double>(capacity);
+  }
+};
+
 // The two NETLINK_SOCK_DIAG sockets of one network namespace.
 class SockDiagSource {
  public:
@@ -88,6 +101,10 @@ class SockDiagSource {
   // empty, -ENOBUFS when messages were lost (the socket stays usable), or another negative
   // errno. `malformed` counts messages that could not be parsed.
   int read_destroyed(std::vector<SocketRecord>& out, std::uint64_t& malformed);
+
+  // Bytes queued on the destroy socket and its receive buffer size, or zeros when the kernel
+  // does not report them.
+  DestroyQueueUse destroy_queue_use() const;
 
   int destroy_fd() const;
   // Receive buffer of the destroy socket in bytes, as the kernel reports it.
