@@ -146,8 +146,7 @@ Metrics::~Metrics() {
 
 void Metrics::serve(std::string_view address) {
   exposer_ = std::make_unique<MetricsExposer>(address, collector_);
-  log().debug("serving metrics at http://{}:{}{}", exposer_->host(), exposer_->port(),
-              kMetricsPath);
+  log().info("serving metrics at http://{}:{}{}", exposer_->host(), exposer_->port(), kMetricsPath);
 }
 
 std::uint16_t Metrics::port() const {
