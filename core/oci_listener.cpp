@@ -28,6 +28,11 @@ namespace {
 // Descriptors accepted per recvmsg: enough to see that a sender sent more than one.
 constexpr std::size_t kMaxDescriptors = 8;
 
+// strerror(3) as a string; std::generic_category() is thread-safe, strerror is not.
+std::string error_text(int error) {
+  return std::generic_category().message(error);
+}
+
 std::string peer_description(int fd) {
   ucred credentials{};
   socklen_t length = sizeof credentials;
@@ -90,7 +95,7 @@ UniqueFd listen_on(const std::string& path) {
   UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!listener) {
     throw std::runtime_error(
-        fmt::format("cannot create the listener socket: {}", std::strerror(errno)));
+        fmt::format("cannot create the listener socket: {}", error_text(errno)));
   }
   mode_t old_mask = ::umask(0177);
   int bound = ::bind(listener.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
@@ -98,7 +103,7 @@ UniqueFd listen_on(const std::string& path) {
   ::umask(old_mask);
   if (bound != 0 || ::listen(listener.get(), SOMAXCONN) != 0) {
     error = bound != 0 ? error : errno;
-    throw std::runtime_error(fmt::format("cannot listen on {}: {}", path, std::strerror(error)));
+    throw std::runtime_error(fmt::format("cannot listen on {}: {}", path, error_text(error)));
   }
   return listener;
 }
@@ -124,7 +129,7 @@ void add_to_epoll(int epoll, int fd, std::uint32_t events) {
   event.events = events;
   event.data.fd = fd;
   if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
-    throw std::runtime_error(fmt::format("epoll_ctl: {}", std::strerror(errno)));
+    throw std::runtime_error(fmt::format("epoll_ctl: {}", error_text(errno)));
   }
 }
 
@@ -146,7 +151,7 @@ OciListener::OciListener(OciListenerOptions options, AttachFunction attach, Reje
   stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!epoll_ || !stop_) {
     ::unlink(options_.path.c_str());
-    throw std::runtime_error(fmt::format("epoll_create1/eventfd: {}", std::strerror(errno)));
+    throw std::runtime_error(fmt::format("epoll_create1/eventfd: {}", error_text(errno)));
   }
   add_to_epoll(epoll_.get(), listener_.get(), EPOLLIN);
   add_to_epoll(epoll_.get(), stop_.get(), EPOLLIN);
@@ -198,7 +203,7 @@ void OciListener::accept_connections() {
     UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!client) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        log().warn("listener {}: accept failed: {}", options_.path, std::strerror(errno));
+        log().warn("listener {}: accept failed: {}", options_.path, error_text(errno));
       }
       return;
     }
@@ -332,7 +337,7 @@ std::string OciListener::attach_with_retry(const ContainerInfo& info, int listen
   for (;;) {
     UniqueFd copy(::fcntl(listener, F_DUPFD_CLOEXEC, 0));
     if (!copy) {
-      return fmt::format("cannot duplicate the seccomp listener: {}", std::strerror(errno));
+      return fmt::format("cannot duplicate the seccomp listener: {}", error_text(errno));
     }
     std::string error;
     try {

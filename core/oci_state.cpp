@@ -11,6 +11,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <system_error>
 
 #include "rules/publish.hpp"
 
@@ -18,6 +19,11 @@ namespace sockgate {
 namespace {
 
 using nlohmann::json;
+
+// strerror(3) as a string; std::generic_category() is thread-safe, strerror is not.
+std::string error_text(int error) {
+  return std::generic_category().message(error);
+}
 
 std::string describe(const json& value) {
   std::string text = value.dump();
@@ -211,7 +217,7 @@ std::optional<std::string> check_seccomp_listener(int fd) {
   return fmt::format(
       "the descriptor is {}, not a seccomp listener (SECCOMP_IOCTL_NOTIF_ID_VALID "
       "failed with {})",
-      kind, std::strerror(error));
+      kind, error_text(error));
 }
 
 }  // namespace sockgate

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <system_error>
 
 #include "core/control.hpp"
 #include "core/log.hpp"
@@ -16,6 +17,11 @@
 
 namespace sockgate {
 namespace {
+
+// strerror(3) as a string; std::generic_category() is thread-safe, strerror is not.
+std::string error_text(int error) {
+  return std::generic_category().message(error);
+}
 
 // Blocks the signals that the loop reads from a signalfd, before any thread starts, so that
 // every thread inherits the mask and none of them takes the signal instead.
@@ -35,7 +41,7 @@ sigset_t block_serve_signals() {
 int wait_for_stop(Gateway& gateway, const sigset_t& signals) {
   UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC));
   if (!signal_fd) {
-    throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
+    throw std::runtime_error(std::string("signalfd: ") + error_text(errno));
   }
   for (;;) {
     signalfd_siginfo info{};
