@@ -37,8 +37,7 @@ struct Call {
   SocketCall call;
   std::chrono::steady_clock::time_point started;
 
-  // A pidfd of the calling thread and our reference to its socket (pidfd_getfd).
-  UniqueFd pidfd;
+  // Our reference to the target's socket (pidfd_getfd).
   UniqueFd socket;
   int domain = 0;
   int type = 0;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <string>
 
 #include "core/gateway.hpp"
 #include "core/kernel.hpp"
@@ -32,6 +34,18 @@ bool loopback_or_unspecified(const rules::IpAddress& address) {
     return in_prefix(address, "127.0.0.0", 104) || in_prefix(address, "0.0.0.0", 128);
   }
   return address == rules::IpAddress{} || in_prefix(address, "::1", 128);
+}
+
+// The thread group (process) id of thread `tid`, from /proc/TID/status; `tid` when unknown.
+pid_t thread_group_of(pid_t tid) {
+  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Tgid:", 0) == 0) {
+      return static_cast<pid_t>(std::stol(line.substr(5)));
+    }
+  }
+  return tid;
 }
 
 }  // namespace
@@ -218,6 +232,30 @@ void Container::interrupt_abandoned_calls() {
     }
   }
 }
+
+int Container::thread_pidfd(pid_t tid) {
+  if (auto found = thread_pidfds_.find(tid); found != thread_pidfds_.end()) {
+    return found->second.get();
+  }
+  int pidfd = pidfd_open(tid, true);
+  if (pidfd == -EINVAL) {
+    // Kernels before 6.9 have no thread pidfds. The thread group's pidfd reaches the same
+    // descriptor table; /proc names the group of a thread that is not its leader.
+    pidfd = pidfd_open(thread_group_of(tid), false);
+  }
+  if (pidfd < 0) {
+    return pidfd;
+  }
+  // Threads come and go; past this many, start over rather than track which ones died.
+  constexpr std::size_t kMaxCachedThreads = 4096;
+  if (thread_pidfds_.size() >= kMaxCachedThreads) {
+    thread_pidfds_.clear();
+  }
+  thread_pidfds_.emplace(tid, UniqueFd(pidfd));
+  return pidfd;
+}
+
+void Container::forget_thread(pid_t tid) { thread_pidfds_.erase(tid); }
 
 const rules::Subject& Container::subject(const rules::Policy& policy, std::uint64_t generation) {
   if (generation != subject_generation_) {

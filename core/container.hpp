@@ -130,6 +130,11 @@ class Container : public std::enable_shared_from_this<Container> {
   // Interrupts workers blocked in a connect whose notification is gone.
   void interrupt_abandoned_calls();
 
+  // A pidfd of thread `tid` of the container, opened on first use and kept; -errno when it
+  // cannot be opened. forget_thread drops it after the thread died. Loop thread only.
+  int thread_pidfd(pid_t tid);
+  void forget_thread(pid_t tid);
+
   // The policy subject for `generation`, recomputed after a reload. Loop thread only.
   const rules::Subject& subject(const rules::Policy& policy, std::uint64_t generation);
 
@@ -151,6 +156,7 @@ class Container : public std::enable_shared_from_this<Container> {
   std::list<std::shared_ptr<InFlightCall>> in_flight_;
   std::atomic<int> pending_bypasses_{0};
 
+  std::unordered_map<pid_t, UniqueFd> thread_pidfds_;
   rules::Subject subject_;
   std::uint64_t subject_generation_ = 0;
 };

@@ -61,13 +61,19 @@ int read_socketcall_arguments(Call& call) {
   return 0;
 }
 
-int open_thread_pidfd(pid_t tid) {
-  int pidfd = pidfd_open(tid, true);
-  if (pidfd == -EINVAL) {
-    // Kernels before 6.9 have no thread pidfds; a thread-group leader's works the same.
-    pidfd = pidfd_open(tid, false);
+// Takes the target's descriptor through a cached pidfd of the calling thread. A cached pidfd
+// whose thread died fails with ESRCH: the thread id may have been reused since, so the pidfd is
+// opened again. A pidfd that works belongs to the live thread with this id, which is the caller.
+int take_target_socket(Call& call) {
+  Container& container = *call.container;
+  int pidfd = container.thread_pidfd(call.tid);
+  int socket = pidfd < 0 ? pidfd : pidfd_getfd(pidfd, call.call.fd);
+  if (socket == -ESRCH) {
+    container.forget_thread(call.tid);
+    pidfd = container.thread_pidfd(call.tid);
+    socket = pidfd < 0 ? pidfd : pidfd_getfd(pidfd, call.call.fd);
   }
-  return pidfd;
+  return socket;
 }
 
 bool policed(int domain, int type) {
@@ -91,17 +97,17 @@ int inspect(Call& call) {
       return error;
     }
   }
-  int pidfd = open_thread_pidfd(call.tid);
-  if (pidfd < 0) {
-    return 1;
-  }
-  call.pidfd.reset(pidfd);
-
-  int socket = pidfd_getfd(pidfd, call.call.fd);
+  int socket = take_target_socket(call);
   if (socket == -ESRCH) {
-    return 1;
+    return 1;  // the target is gone
   }
   if (socket < 0) {
+    if (socket != -EBADF) {
+      log().warn("container {}: cannot take fd {} of pid {}: {}; failing its {}",
+                 call.container->info().id, call.call.fd, call.tid, std::strerror(-socket),
+                 rules::to_string(call.call.operation));
+      call.container->gateway().count_error(metrics::ErrorKind::notification);
+    }
     return socket;
   }
   call.socket.reset(socket);

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <linux/sock_diag.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
@@ -19,63 +20,67 @@ constexpr std::uint8_t kV6 = (1U << 1) | (1U << 3);
 #define IP_LOCAL_PORT_RANGE 51
 #endif
 
+constexpr std::uint8_t kConnect = static_cast<std::uint8_t>(CarryFor::connect);
+constexpr std::uint8_t kBind = static_cast<std::uint8_t>(CarryFor::bind);
+constexpr std::uint8_t kBoth = kConnect | kBind;
+
 // Order matters where one option limits another: IPV6_V6ONLY and the reuse flags come before
-// anything that could bind, buffer sizes before the TCP options that depend on them.
+// anything that could bind, buffer sizes before the TCP options that depend on them. Options
+// that programs almost never set before connect or bind (SO_DONTROUTE, TCP_THIN_*, SO_TIMESTAMP
+// on TCP) are left out: each read is a system call on every switch.
 constexpr SocketOption kOptions[] = {
-    {SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR", kAll, false},
-    {SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT", kAll, false},
-    {SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", kTcp, false},
-    {SOL_SOCKET, SO_LINGER, "SO_LINGER", kTcp, false},
-    {SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", kAll, true},
-    {SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", kAll, true},
-    {SOL_SOCKET, SO_RCVTIMEO_OLD, "SO_RCVTIMEO", kAll, false},
-    {SOL_SOCKET, SO_SNDTIMEO_OLD, "SO_SNDTIMEO", kAll, false},
-    {SOL_SOCKET, SO_PRIORITY, "SO_PRIORITY", kAll, false},
-    {SOL_SOCKET, SO_OOBINLINE, "SO_OOBINLINE", kTcp, false},
-    {SOL_SOCKET, SO_BROADCAST, "SO_BROADCAST", kUdp, false},
-    {SOL_SOCKET, SO_RCVLOWAT, "SO_RCVLOWAT", kAll, false},
-    {SOL_SOCKET, SO_TIMESTAMP_OLD, "SO_TIMESTAMP", kAll, false},
-    {SOL_SOCKET, SO_TIMESTAMPNS_OLD, "SO_TIMESTAMPNS", kAll, false},
-    {SOL_SOCKET, SO_DONTROUTE, "SO_DONTROUTE", kAll, false},
-    {SOL_SOCKET, SO_MAX_PACING_RATE, "SO_MAX_PACING_RATE", kAll, false},
-    {SOL_SOCKET, SO_ZEROCOPY, "SO_ZEROCOPY", kAll, false},
-    {IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY", kV6, false},
-    {IPPROTO_IPV6, IPV6_TCLASS, "IPV6_TCLASS", kV6, false},
-    {IPPROTO_IPV6, IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS", kV6, false},
-    {IPPROTO_IPV6, IPV6_RECVERR, "IPV6_RECVERR", kV6, false},
-    {IPPROTO_IPV6, IPV6_MTU_DISCOVER, "IPV6_MTU_DISCOVER", kV6, false},
-    {IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO", kV6 & kUdp, false},
-    {IPPROTO_IPV6, IPV6_RECVTCLASS, "IPV6_RECVTCLASS", kV6, false},
-    {IPPROTO_IPV6, IPV6_DONTFRAG, "IPV6_DONTFRAG", kV6, false},
-    {IPPROTO_IPV6, IPV6_FREEBIND, "IPV6_FREEBIND", kV6, false},
-    {IPPROTO_IP, IP_TOS, "IP_TOS", kAll, false},
-    {IPPROTO_IP, IP_TTL, "IP_TTL", kAll, false},
-    {IPPROTO_IP, IP_RECVERR, "IP_RECVERR", kAll, false},
-    {IPPROTO_IP, IP_MTU_DISCOVER, "IP_MTU_DISCOVER", kAll, false},
-    {IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, "IP_BIND_ADDRESS_NO_PORT", kAll, false},
-    {IPPROTO_IP, IP_FREEBIND, "IP_FREEBIND", kAll, false},
-    {IPPROTO_IP, IP_LOCAL_PORT_RANGE, "IP_LOCAL_PORT_RANGE", kAll, false},
-    {IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO", kUdp, false},
-    {IPPROTO_IP, IP_RECVTOS, "IP_RECVTOS", kUdp, false},
-    {IPPROTO_IP, IP_RECVTTL, "IP_RECVTTL", kUdp, false},
-    {IPPROTO_IP, IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR", kUdp, false},
-    {IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", kTcp, false},
-    {IPPROTO_TCP, TCP_CORK, "TCP_CORK", kTcp, false},
-    {IPPROTO_TCP, TCP_MAXSEG, "TCP_MAXSEG", kTcp, false},
-    {IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", kTcp, false},
-    {IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", kTcp, false},
-    {IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", kTcp, false},
-    {IPPROTO_TCP, TCP_SYNCNT, "TCP_SYNCNT", kTcp, false},
-    {IPPROTO_TCP, TCP_LINGER2, "TCP_LINGER2", kTcp, false},
-    {IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", kTcp, false},
-    {IPPROTO_TCP, TCP_CONGESTION, "TCP_CONGESTION", kTcp, false},
-    {IPPROTO_TCP, TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT", kTcp, false},
-    {IPPROTO_TCP, TCP_FASTOPEN, "TCP_FASTOPEN", kTcp, false},
-    {IPPROTO_TCP, TCP_FASTOPEN_CONNECT, "TCP_FASTOPEN_CONNECT", kTcp, false},
-    {IPPROTO_TCP, TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT", kTcp, false},
-    {IPPROTO_TCP, TCP_WINDOW_CLAMP, "TCP_WINDOW_CLAMP", kTcp, false},
-    {IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, "TCP_THIN_LINEAR_TIMEOUTS", kTcp, false},
-    {IPPROTO_TCP, TCP_INQ, "TCP_INQ", kTcp, false},
+    {SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR", kAll, kBoth, false, -1},
+    {SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT", kAll, kBoth, false, -1},
+    {SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", kTcp, kBoth, false, -1},
+    {SOL_SOCKET, SO_LINGER, "SO_LINGER", kTcp, kBoth, false, -1},
+    {SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", kAll, kBoth, true, SK_MEMINFO_SNDBUF},
+    {SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", kAll, kBoth, true, SK_MEMINFO_RCVBUF},
+    {SOL_SOCKET, SO_RCVTIMEO_OLD, "SO_RCVTIMEO", kAll, kBoth, false, -1},
+    {SOL_SOCKET, SO_SNDTIMEO_OLD, "SO_SNDTIMEO", kAll, kBoth, false, -1},
+    {SOL_SOCKET, SO_PRIORITY, "SO_PRIORITY", kAll, kBoth, false, -1},
+    {SOL_SOCKET, SO_OOBINLINE, "SO_OOBINLINE", kTcp, kBoth, false, -1},
+    {SOL_SOCKET, SO_BROADCAST, "SO_BROADCAST", kUdp, kBoth, false, -1},
+    {SOL_SOCKET, SO_RCVLOWAT, "SO_RCVLOWAT", kAll, kBoth, false, -1},
+    {SOL_SOCKET, SO_TIMESTAMP_OLD, "SO_TIMESTAMP", kUdp, kBoth, false, -1},
+    {SOL_SOCKET, SO_TIMESTAMPNS_OLD, "SO_TIMESTAMPNS", kUdp, kBoth, false, -1},
+    {SOL_SOCKET, SO_MAX_PACING_RATE, "SO_MAX_PACING_RATE", kAll, kBoth, false, -1},
+    {SOL_SOCKET, SO_ZEROCOPY, "SO_ZEROCOPY", kAll, kBoth, false, -1},
+    {IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY", kV6, kBoth, false, -1},
+    {IPPROTO_IPV6, IPV6_TCLASS, "IPV6_TCLASS", kV6, kBoth, false, -1},
+    {IPPROTO_IPV6, IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS", kV6, kBoth, false, -1},
+    {IPPROTO_IPV6, IPV6_RECVERR, "IPV6_RECVERR", kV6, kBoth, false, -1},
+    {IPPROTO_IPV6, IPV6_MTU_DISCOVER, "IPV6_MTU_DISCOVER", kV6, kBoth, false, -1},
+    {IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO", kV6 & kUdp, kBoth, false, -1},
+    {IPPROTO_IPV6, IPV6_RECVTCLASS, "IPV6_RECVTCLASS", kV6 & kUdp, kBoth, false, -1},
+    {IPPROTO_IPV6, IPV6_DONTFRAG, "IPV6_DONTFRAG", kV6 & kUdp, kBoth, false, -1},
+    {IPPROTO_IPV6, IPV6_FREEBIND, "IPV6_FREEBIND", kV6, kBind, false, -1},
+    {IPPROTO_IP, IP_TOS, "IP_TOS", kAll, kBoth, false, -1},
+    {IPPROTO_IP, IP_TTL, "IP_TTL", kAll, kBoth, false, -1},
+    {IPPROTO_IP, IP_RECVERR, "IP_RECVERR", kAll, kBoth, false, -1},
+    {IPPROTO_IP, IP_MTU_DISCOVER, "IP_MTU_DISCOVER", kAll, kBoth, false, -1},
+    {IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, "IP_BIND_ADDRESS_NO_PORT", kAll, kConnect, false, -1},
+    {IPPROTO_IP, IP_FREEBIND, "IP_FREEBIND", kAll, kBind, false, -1},
+    {IPPROTO_IP, IP_LOCAL_PORT_RANGE, "IP_LOCAL_PORT_RANGE", kAll, kConnect, false, -1},
+    {IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO", kUdp, kBoth, false, -1},
+    {IPPROTO_IP, IP_RECVTOS, "IP_RECVTOS", kUdp, kBoth, false, -1},
+    {IPPROTO_IP, IP_RECVTTL, "IP_RECVTTL", kUdp, kBoth, false, -1},
+    {IPPROTO_IP, IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR", kUdp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_CORK, "TCP_CORK", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_MAXSEG, "TCP_MAXSEG", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_SYNCNT, "TCP_SYNCNT", kTcp, kConnect, false, -1},
+    {IPPROTO_TCP, TCP_LINGER2, "TCP_LINGER2", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_CONGESTION, "TCP_CONGESTION", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT", kTcp, kBind, false, -1},
+    {IPPROTO_TCP, TCP_FASTOPEN, "TCP_FASTOPEN", kTcp, kBind, false, -1},
+    {IPPROTO_TCP, TCP_FASTOPEN_CONNECT, "TCP_FASTOPEN_CONNECT", kTcp, kConnect, false, -1},
+    {IPPROTO_TCP, TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_WINDOW_CLAMP, "TCP_WINDOW_CLAMP", kTcp, kBoth, false, -1},
+    {IPPROTO_TCP, TCP_INQ, "TCP_INQ", kTcp, kBoth, false, -1},
 };
 
 bool applies(const SocketOption& option, SocketKind kind) {
@@ -87,13 +92,28 @@ bool applies(const SocketOption& option, SocketKind kind) {
 std::span<const SocketOption> carried_socket_options() { return kOptions; }
 
 OptionValues read_socket_options(int fd, SocketKind kind) {
+  return read_socket_options(fd, kind, static_cast<CarryFor>(kBoth));
+}
+
+OptionValues read_socket_options(int fd, SocketKind kind, CarryFor operation) {
   OptionValues values(std::size(kOptions));
+  std::uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t meminfo_length = sizeof meminfo;
+  bool have_meminfo =
+      ::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfo, &meminfo_length) == 0 &&
+      meminfo_length == sizeof meminfo;
   for (std::size_t i = 0; i < std::size(kOptions); ++i) {
     const SocketOption& option = kOptions[i];
-    if (!applies(option, kind)) {
+    if (!applies(option, kind) || (option.operations & static_cast<unsigned>(operation)) == 0) {
       continue;
     }
     OptionValue& value = values[i];
+    if (option.meminfo >= 0 && have_meminfo) {
+      auto size = static_cast<int>(meminfo[option.meminfo]);
+      std::memcpy(value.bytes.data(), &size, sizeof size);
+      value.size = sizeof size;
+      continue;
+    }
     socklen_t length = static_cast<socklen_t>(value.bytes.size());
     if (::getsockopt(fd, option.level, option.name, value.bytes.data(), &length) == 0) {
       value.size = static_cast<std::uint8_t>(length);

@@ -21,14 +21,22 @@ namespace sockgate {
 enum class SocketKind : std::uint8_t { tcp4, tcp6, udp4, udp6 };
 inline constexpr std::size_t kSocketKinds = 4;
 
+// The operation a socket's options are carried for: listener options matter only to a bind,
+// options of the opening handshake only to a connect.
+enum class CarryFor : std::uint8_t { connect = 1, bind = 2 };
+
 struct SocketOption {
   int level;
   int name;
   const char* label;
   // Which kinds the option applies to, as a bit mask of 1 << SocketKind.
   std::uint8_t kinds;
-  // SO_SNDBUF and SO_RCVBUF read back twice what was set.
+  // Which operations it is carried for, as a bit mask of CarryFor.
+  std::uint8_t operations;
+  // SO_SNDBUF and SO_RCVBUF read back twice what was set. Both are read with one SO_MEMINFO
+  // call, which returns them at index `meminfo` (-1 for the other options).
   bool doubled;
+  int meminfo;
 };
 
 // The carried options, in the order they are set.
@@ -45,7 +53,10 @@ struct OptionValue {
 // The values of every carried option on one socket, indexed like carried_socket_options().
 using OptionValues = std::vector<OptionValue>;
 
+// Reads the options that apply to `kind` and `operation` (both operations when absent); the
+// others stay empty. Each costs a system call, so the list holds what applications set.
 OptionValues read_socket_options(int fd, SocketKind kind);
+OptionValues read_socket_options(int fd, SocketKind kind, CarryFor operation);
 
 // Sets on `to` each option whose value in `from` differs from `defaults`. Returns the labels of
 // the options the host refused (for a debug log); the socket remains usable.

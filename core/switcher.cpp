@@ -66,6 +66,10 @@ void install_and_respond(Call& call, UniqueFd host, int result) {
   send_response(call, result);
 }
 
+CarryFor carry_for(const Call& call) {
+  return call.call.operation == rules::Operation::bind ? CarryFor::bind : CarryFor::connect;
+}
+
 // Makes the host socket for a bypass with the container socket's options and bound port.
 // Returns the socket, or -errno after logging why.
 int make_host_socket(Call& call, UniqueFd& host) {
@@ -77,7 +81,7 @@ int make_host_socket(Call& call, UniqueFd& host) {
     call.container->gateway().count_error(metrics::ErrorKind::host_socket);
     return -error;
   }
-  OptionValues options = read_socket_options(call.socket.get(), call.kind);
+  OptionValues options = read_socket_options(call.socket.get(), call.kind, carry_for(call));
   auto refused = carry_socket_options(host.get(), call.kind, options,
                                       call.container->option_defaults(call.kind));
   for (const std::string& option : refused) {
@@ -282,7 +286,7 @@ void pass_on_new_container_socket(Call& call) {
     return;
   }
   UniqueFd inside = std::move(made.front());
-  OptionValues options = read_socket_options(call.socket.get(), call.kind);
+  OptionValues options = read_socket_options(call.socket.get(), call.kind, carry_for(call));
   carry_socket_options(inside.get(), call.kind, options, call.container->option_defaults(call.kind));
   if (!call.blocking) {
     ::fcntl(inside.get(), F_SETFL, ::fcntl(inside.get(), F_GETFL) | O_NONBLOCK);
