@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -275,7 +276,19 @@ int Runner::serve_until_exit() {
   }
 }
 
+// Raises the soft limit of open files to the hard limit, as Podman does for rootless
+// containers: slirp4netns keeps a host socket open for each connection for a while after it
+// ends, and fails new ones at the usual limit of 1,024. The command inherits the limit.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 int Runner::run() {
+  raise_open_file_limit();
   sigset_t signals = handled_signals();
   ::sigprocmask(SIG_BLOCK, &signals, nullptr);
   start_child();
