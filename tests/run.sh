@@ -161,11 +161,14 @@ print_summary() {
     printf '%-24s %-14s %8s\n\n' total "" "$SECONDS"
 
     read -r passed failed skipped < <(count_ctest_results "$BUILD_WORK_DIR"/junit-*.xml)
-    if [[ ${FUZZ_RESULT:-} == ok ]]; then
-        passed=$((passed + 1))
-    elif [[ -n ${FUZZ_RESULT:-} ]]; then
-        failed=$((failed + 1))
-    fi
+    local result
+    for result in "${FUZZ_RESULT:-}" "${BENCH_RESULT:-}"; do
+        if [[ $result == ok ]]; then
+            passed=$((passed + 1))
+        elif [[ -n $result ]]; then
+            failed=$((failed + 1))
+        fi
+    done
     echo "tests: $passed passed, $failed failed, $skipped skipped"
 }
 
@@ -190,6 +193,14 @@ run_all_stages() {
         label_selected "$label" || continue
         run_stage "ctest $label" run_ctest_label "$label" || failed=1
     done
+
+    # The benchmark suite's smoke run: one tiny run per cell through the build above, to prove
+    # that the suite works. It asserts no time.
+    if label_selected e2e; then
+        BENCH_RESULT=ok
+        run_stage "bench smoke" bash "$REPO_DIR/bench/run.sh" --smoke --no-deps \
+            --build-dir "$BUILD_BINARY_DIR" || { BENCH_RESULT=failed failed=1; }
+    fi
 
     if label_selected fuzz && [[ -f $REPO_DIR/tests/fuzz/run.sh ]]; then
         FUZZ_RESULT=ok
