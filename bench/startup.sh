@@ -192,7 +192,7 @@ import sys
 
 times_path, out_dir, runs, load, kernel, runc, serve_log = sys.argv[1:8]
 times = json.load(open(times_path))
-# "listener PATH: container ID from runtime pid N attached in 1.23 ms"
+# "listener PATH: container ID from runtime pid N attached in 1.23 ms, metadata ""
 attaches = [float(match.group(1)) for match in
             re.finditer(r"attached in ([0-9.]+) ms", open(serve_log).read())]
 

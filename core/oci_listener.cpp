@@ -318,8 +318,10 @@ void OciListener::start_attach(ContainerInfo info, UniqueFd listener, std::strin
     std::string error = attach_with_retry(info, listener.get());
     std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - started;
     if (error.empty()) {
-      log().debug("listener {}: container {} from runtime {} attached in {:.2f} ms", options_.path,
-                  info.id, peer, took.count());
+      log().debug(
+          "listener {}: container {} from runtime {} attached in {:.2f} ms, metadata "
+          "\"{}\"",
+          options_.path, info.id, peer, took.count(), info.metadata);
     } else {
       log().warn(
           "listener {}: cannot attach container {} (pid {}) from runtime {}: {}; its "

@@ -20,6 +20,7 @@ teardown() {
 
 @test "runc connect bypassed" {
     start_serve --rules "$OCI_WORK/host.rules"
+    write_profile --metadata tenant-7
     make_bundle echo "$(probe_command flags "$HOST" "$ECHO_PORT")"
 
     run runc_run echo
@@ -30,6 +31,8 @@ teardown() {
     assert_status '.rules[] | select(.name == "test-host") | .connect_matches' 1
     assert_status '.decisions.bypass' 1
     assert_logged "container echo attached"
+    assert_logged 'attached in'
+    assert_logged 'metadata "tenant-7"'
 }
 
 @test "runc denied connect gets rule errno" {
