@@ -1,6 +1,8 @@
 #include "core/container.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -256,6 +258,35 @@ int Container::thread_pidfd(pid_t tid) {
 }
 
 void Container::forget_thread(pid_t tid) { thread_pidfds_.erase(tid); }
+
+std::optional<RemoteDescriptor> Container::describe_descriptor(pid_t tid, int fd) {
+  std::lock_guard lock(fdinfo_mutex_);
+  auto key = std::make_pair(tid, fd);
+  char text[512];
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto found = fdinfo_files_.find(key);
+    if (found == fdinfo_files_.end()) {
+      // Descriptors come and go; past this many, start over rather than track which closed.
+      constexpr std::size_t kMaxCachedFiles = 4096;
+      if (fdinfo_files_.size() >= kMaxCachedFiles) {
+        fdinfo_files_.clear();
+      }
+      std::string path = "/proc/" + std::to_string(tid) + "/fdinfo/" + std::to_string(fd);
+      UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!file) {
+        return std::nullopt;
+      }
+      found = fdinfo_files_.emplace(key, std::move(file)).first;
+    }
+    ssize_t length = ::pread(found->second.get(), text, sizeof text - 1, 0);
+    if (length > 0) {
+      return parse_fdinfo(std::string_view(text, static_cast<std::size_t>(length)));
+    }
+    // Closed since, or a thread id now reused: an open fdinfo file does not follow either.
+    fdinfo_files_.erase(found);
+  }
+  return std::nullopt;
+}
 
 const rules::Subject& Container::subject(const rules::Policy& policy, std::uint64_t generation) {
   if (generation != subject_generation_) {

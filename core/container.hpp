@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "core/fd.hpp"
+#include "core/kernel.hpp"
 #include "core/netns.hpp"
 #include "core/notifier.hpp"
 #include "core/socket_options.hpp"
@@ -135,6 +137,12 @@ class Container : public std::enable_shared_from_this<Container> {
   int thread_pidfd(pid_t tid);
   void forget_thread(pid_t tid);
 
+  // Descriptor `fd` of thread `tid` as its fdinfo shows it now; std::nullopt when it is
+  // closed or the thread is gone. Opening an fdinfo file costs about 8 us here against 1.6 us
+  // for rereading an open one, which shows the descriptor's current state, so the files stay
+  // open per thread and descriptor number. Any thread may call it.
+  std::optional<RemoteDescriptor> describe_descriptor(pid_t tid, int fd);
+
   // The policy subject for `generation`, recomputed after a reload. Loop thread only.
   const rules::Subject& subject(const rules::Policy& policy, std::uint64_t generation);
 
@@ -157,6 +165,8 @@ class Container : public std::enable_shared_from_this<Container> {
   std::atomic<int> pending_bypasses_{0};
 
   std::unordered_map<pid_t, UniqueFd> thread_pidfds_;
+  std::mutex fdinfo_mutex_;
+  std::map<std::pair<pid_t, int>, UniqueFd> fdinfo_files_;
   rules::Subject subject_;
   std::uint64_t subject_generation_ = 0;
 };

@@ -1,7 +1,6 @@
 #include "core/kernel.hpp"
 
 #include <fcntl.h>
-#include <linux/kcmp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -122,34 +121,23 @@ std::size_t receive_fds(int socket, std::vector<UniqueFd>& fds, std::size_t max_
   return static_cast<std::size_t>(received);
 }
 
-std::optional<bool> same_file(pid_t pid, int target_fd, int local_fd) noexcept {
-  long result = ::syscall(SYS_kcmp, ::getpid(), pid, KCMP_FILE, local_fd, target_fd);
-  if (result < 0) {
+std::optional<RemoteDescriptor> parse_fdinfo(std::string_view text) noexcept {
+  // "flags:\t02000002" is octal and includes O_CLOEXEC when the descriptor has FD_CLOEXEC;
+  // "ino:\t7722338" is decimal.
+  auto field = [&](std::string_view name, int base) -> std::optional<unsigned long> {
+    std::size_t at = text.find(name);
+    if (at == std::string_view::npos || (at > 0 && text[at - 1] != '\n')) {
+      return std::nullopt;
+    }
+    std::string digits(text.substr(at + name.size(), 24));
+    return std::strtoul(digits.c_str(), nullptr, base);
+  };
+  auto flags = field("flags:", 8);
+  auto inode = field("ino:", 10);
+  if (!flags || !inode) {
     return std::nullopt;
   }
-  return result == 0;
-}
-
-std::optional<bool> remote_cloexec(pid_t tid, int fd) noexcept {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", tid, fd);
-  UniqueFd file(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!file) {
-    return std::nullopt;
-  }
-  char text[256];
-  ssize_t length = ::read(file.get(), text, sizeof text - 1);
-  if (length <= 0) {
-    return std::nullopt;
-  }
-  text[length] = '\0';
-  // "flags:\t0100002" is octal and includes O_CLOEXEC when the descriptor has FD_CLOEXEC.
-  const char* flags = std::strstr(text, "flags:");
-  if (flags == nullptr) {
-    return std::nullopt;
-  }
-  unsigned long value = std::strtoul(flags + 6, nullptr, 8);
-  return (value & O_CLOEXEC) != 0;
+  return RemoteDescriptor{(*flags & O_CLOEXEC) != 0, static_cast<ino_t>(*inode)};
 }
 
 }  // namespace sockgate

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <span>
 #include <string>
 #include <system_error>
@@ -49,12 +50,14 @@ void send_fds(int socket, std::span<const int> fds, std::span<const std::byte> d
 std::size_t receive_fds(int socket, std::vector<UniqueFd>& fds, std::size_t max_fds,
                         std::span<std::byte> data);
 
-// Whether descriptor `target_fd` of process `pid` is the same open file as our `local_fd`
-// (kcmp(2) KCMP_FILE). std::nullopt when the kernel cannot tell (no kcmp, or no permission).
-std::optional<bool> same_file(pid_t pid, int target_fd, int local_fd) noexcept;
+// What /proc/PID/fdinfo/FD shows of a descriptor of another process: its close-on-exec flag,
+// which the kernel exposes nowhere else, and the inode of the file it refers to.
+struct RemoteDescriptor {
+  bool cloexec = false;
+  ino_t inode = 0;
+};
 
-// The close-on-exec flag of descriptor `fd` in thread `tid`, from /proc/TID/fdinfo/FD: the kernel
-// exposes a remote descriptor's flag nowhere else. std::nullopt when it cannot be read.
-std::optional<bool> remote_cloexec(pid_t tid, int fd) noexcept;
+// Parses the text of an fdinfo file; std::nullopt when it lacks the flags or inode line.
+std::optional<RemoteDescriptor> parse_fdinfo(std::string_view text) noexcept;
 
 }  // namespace sockgate

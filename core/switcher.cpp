@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <cerrno>
@@ -44,10 +45,30 @@ void match_file_flags(const Call& call, int host) {
   }
 }
 
+// The target's descriptor as it is now, if it still is the socket the call was made on:
+// another thread of the target may have closed it, and opened something else under the same
+// number, meanwhile, which installing the host socket would replace.
+std::optional<RemoteDescriptor> unchanged_descriptor(const Call& call) {
+  auto descriptor = call.container->describe_descriptor(call.tid, call.call.fd);
+  struct stat socket_status {};
+  if (descriptor && ::fstat(call.socket.get(), &socket_status) == 0 &&
+      socket_status.st_ino == descriptor->inode) {
+    return descriptor;
+  }
+  log().debug("container {}: pid {} closed or replaced fd {} during the call; not switching it",
+              call.container->info().id, call.tid, call.call.fd);
+  return std::nullopt;
+}
+
 // Installs `host` over the target's descriptor and responds with `result`.
 void install_and_respond(Call& call, UniqueFd host, int result) {
+  auto descriptor = unchanged_descriptor(call);
+  if (!descriptor) {
+    send_response(call, result);
+    return;
+  }
   match_file_flags(call, host.get());
-  bool cloexec = remote_cloexec(call.tid, call.call.fd).value_or(false);
+  bool cloexec = descriptor->cloexec;
   int installed = call.container->notifier().install_fd(call.id, host.get(), call.call.fd,
                                                         cloexec);
   if (installed == -ENOENT) {
@@ -291,9 +312,13 @@ void pass_on_new_container_socket(Call& call) {
   if (!call.blocking) {
     ::fcntl(inside.get(), F_SETFL, ::fcntl(inside.get(), F_GETFL) | O_NONBLOCK);
   }
-  bool cloexec = remote_cloexec(call.tid, call.call.fd).value_or(false);
+  auto descriptor = unchanged_descriptor(call);
+  if (!descriptor) {
+    send_response(call, EBADF);
+    return;
+  }
   int installed = call.container->notifier().install_fd(call.id, inside.get(), call.call.fd,
-                                                        cloexec);
+                                                        descriptor->cloexec);
   if (installed < 0) {
     if (installed != -ENOENT) {
       send_response(call, -installed);

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/kernel.hpp"
 #include "core/netns.hpp"
 #include "core/seccomp_filter.hpp"
 #include "core/socket_options.hpp"
@@ -126,6 +127,23 @@ TEST(SocketOptions, CarriesOnlyWhatDiffersFromDefaults) {
   close(fresh);
   close(changed);
   close(target);
+}
+
+TEST(ParseFdinfo, ReadsCloexecAndInode) {
+  auto described = parse_fdinfo("pos:\t0\nflags:\t02000002\nmnt_id:\t10\nino:\t7722338\n");
+  ASSERT_TRUE(described.has_value());
+  EXPECT_TRUE(described->cloexec);
+  EXPECT_EQ(described->inode, 7722338U);
+
+  described = parse_fdinfo("pos:\t0\nflags:\t04002\nmnt_id:\t10\nino:\t42\n");
+  ASSERT_TRUE(described.has_value());
+  EXPECT_FALSE(described->cloexec);
+  EXPECT_EQ(described->inode, 42U);
+}
+
+TEST(ParseFdinfo, MissingFieldsGiveNothing) {
+  EXPECT_FALSE(parse_fdinfo("pos:\t0\nflags:\t02\n").has_value());
+  EXPECT_FALSE(parse_fdinfo("").has_value());
 }
 
 TEST(WorkerPool, RunsTasksConcurrently) {
