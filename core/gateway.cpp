@@ -20,6 +20,9 @@
 namespace sockgate {
 namespace {
 
+// Sockets that close_later collects before a worker closes them together.
+constexpr std::size_t kCloseBatch = 64;
+
 // The sockets the gateway needs inside each container's network namespace, in this order.
 enum InsideSocket {
   kRouteDump,
@@ -278,6 +281,7 @@ void Gateway::run_housekeeping() {
         for (const auto& container : containers()) {
           container->interrupt_abandoned_calls();
         }
+        close_pending();
       } else if (fd == wake_.get()) {
         std::vector<std::shared_ptr<Container>> ended;
         {
@@ -359,5 +363,21 @@ std::string Gateway::metrics_address() const {
 }
 
 void Gateway::count_error(metrics::ErrorKind kind) { metrics_->count_error(kind); }
+
+void Gateway::close_later(UniqueFd socket) {
+  std::lock_guard lock(closing_mutex_);
+  closing_.push_back(std::move(socket));
+  if (closing_.size() >= kCloseBatch) {
+    auto batch = std::make_shared<std::vector<UniqueFd>>(std::move(closing_));
+    closing_.clear();
+    workers_.submit([batch] { batch->clear(); });
+  }
+}
+
+void Gateway::close_pending() {
+  std::vector<UniqueFd> batch;
+  std::lock_guard lock(closing_mutex_);
+  batch.swap(closing_);
+}
 
 }  // namespace sockgate

@@ -84,6 +84,8 @@ void install_and_respond(Call& call, UniqueFd host, int result) {
     return;
   }
   call.container->gateway().socket_installed(call, host.get());
+  host.reset();
+  call.container->gateway().close_later(std::move(call.socket));
   send_response(call, result);
 }
 
