@@ -76,8 +76,20 @@ int take_target_socket(Call& call) {
   return socket;
 }
 
-bool policed(int domain, int type) {
-  return (domain == AF_INET || domain == AF_INET6) && (type == SOCK_STREAM || type == SOCK_DGRAM);
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+// The socket type of the protocols sockgate polices: TCP (and MPTCP, which programs open in
+// place of TCP) and UDP; 0 for the others, such as SCTP, ICMP (ping sockets) or AF_UNIX.
+int policed_type(int domain, int protocol) {
+  if (domain != AF_INET && domain != AF_INET6) {
+    return 0;
+  }
+  if (protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP) {
+    return SOCK_STREAM;
+  }
+  return protocol == IPPROTO_UDP ? SOCK_DGRAM : 0;
 }
 
 SocketKind socket_kind(int domain, int type) {
@@ -116,9 +128,9 @@ int inspect(Call& call) {
   if (::getsockopt(socket, SOL_SOCKET, SO_DOMAIN, &call.domain, &length) != 0) {
     return -errno;
   }
-  ::getsockopt(socket, SOL_SOCKET, SO_TYPE, &call.type, &length);
   ::getsockopt(socket, SOL_SOCKET, SO_PROTOCOL, &call.protocol, &length);
-  if (!policed(call.domain, call.type)) {
+  call.type = policed_type(call.domain, call.protocol);
+  if (call.type == 0) {
     // NOTE: the kernel resolves the descriptor again when it continues; a thread that swaps
     // another socket onto the same number in between gets the call run on that socket.
     call.container->notifier().respond_continue(call.id);
