@@ -5,7 +5,7 @@
 // fresh socket of the same kind in the container's network namespace (the "defaults", read
 // once per container). Options the application never touched are therefore left at the host's
 // own defaults, which keeps buffer autotuning and the host's congestion control. The list is
-// in docs/socket-options.md.
+// in docs/switching.md.
 #pragma once
 
 #include <array>
