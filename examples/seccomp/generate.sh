@@ -17,7 +17,16 @@ set -euo pipefail
 SOURCE_PROFILE=${SOURCE_PROFILE:-/usr/share/containers/seccomp.json}
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d)
-trap 'podman_in_work rm --all --force >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+# Removes the container, stops the pause process that rootless Podman keeps for this storage,
+# and removes the folder.
+cleanup() {
+    podman_in_work rm --all --force >/dev/null 2>&1 || true
+    if [[ -s $WORK/tmp/pause.pid ]]; then
+        kill -KILL "$(cat "$WORK/tmp/pause.pid")" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 podman_in_work() {
     podman --root "$WORK/root" --runroot "$WORK/runroot" --tmpdir "$WORK/tmp" \

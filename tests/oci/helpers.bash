@@ -289,9 +289,14 @@ podman_run() {
         --security-opt "seccomp=$OCI_WORK/profile.json" "${options[@]}" --rootfs "$OCI_ROOTFS" "$@"
 }
 
-# Removes the test's Podman containers.
+# Removes the test's Podman containers and stops the pause process that rootless Podman keeps
+# per runtime directory to hold its user namespace; it would outlive the test otherwise.
 teardown_podman() {
-    if [[ -n ${PODMAN_DIR:-} ]]; then
-        podman_test rm --all --force --time 0 >/dev/null 2>&1 || true
+    if [[ -z ${PODMAN_DIR:-} ]]; then
+        return 0
     fi
+    podman_test rm --all --force --time 0 >/dev/null 2>&1 || true
+    local pause_pid
+    pause_pid=$(cat "$PODMAN_DIR/tmp/pause.pid" 2>/dev/null) || return 0
+    kill -KILL "$pause_pid" 2>/dev/null || true
 }
