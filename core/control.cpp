@@ -98,6 +98,14 @@ ControlServer::ControlServer(std::string path, Gateway& gateway)
   std::filesystem::create_directories(std::filesystem::path(path_).parent_path());
   sockaddr_un address = unix_address(path_);
   listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  // A socket file that still accepts connections belongs to a running gateway; only a stale one
+  // (its gateway gone) is replaced.
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    throw std::runtime_error(fmt::format("another gateway uses the control socket {}; stop it "
+                                         "or pass another --control path", path_));
+  }
+  probe.reset();
   ::unlink(path_.c_str());
   mode_t old_mask = ::umask(0177);
   int bound = ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
