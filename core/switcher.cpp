@@ -45,9 +45,9 @@ void match_file_flags(const Call& call, int host) {
   }
 }
 
-// The target's descriptor as it is now, if it still is the socket the call was made on:
-// another thread of the target may have closed it, and opened something else under the same
-// number, meanwhile, which installing the host socket would replace.
+// The target's descriptor as it is now, if it still is the socket the call was made on.
+// Another thread of the target may have closed it and opened something else under the same
+// number meanwhile, and installing the host socket would replace that.
 std::optional<RemoteDescriptor> unchanged_descriptor(const Call& call) {
   auto descriptor = call.container->describe_descriptor(call.tid, call.call.fd);
   struct stat socket_status {};
@@ -241,15 +241,6 @@ void bypass_connect(Call& call, const SocketAddress& destination) {
     return;
   }
   int error = connect_errno(host.get(), destination);
-  if (error == EINPROGRESS && call.blocking) {
-    // Over loopback and veth the handshake often completes while connect() runs; finishing
-    // here saves a worker handoff for most local connections.
-    pollfd entry{host.get(), POLLOUT, 0};
-    if (::poll(&entry, 1, 0) == 1) {
-      socklen_t length = sizeof error;
-      ::getsockopt(host.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-    }
-  }
   if (error == 0) {
     install_and_respond(call, std::move(host), 0);
   } else if (error != EINPROGRESS) {
