@@ -1,6 +1,7 @@
 #include "core/container.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -235,9 +236,10 @@ void Container::interrupt_abandoned_calls() {
   }
 }
 
-int Container::thread_pidfd(pid_t tid) {
+std::shared_ptr<const UniqueFd> Container::thread_pidfd(pid_t tid, int& error) {
+  std::lock_guard lock(pidfd_mutex_);
   if (auto found = thread_pidfds_.find(tid); found != thread_pidfds_.end()) {
-    return found->second.get();
+    return found->second;
   }
   int pidfd = pidfd_open(tid, true);
   if (pidfd == -EINVAL) {
@@ -246,18 +248,47 @@ int Container::thread_pidfd(pid_t tid) {
     pidfd = pidfd_open(thread_group_of(tid), false);
   }
   if (pidfd < 0) {
-    return pidfd;
+    error = pidfd;
+    return nullptr;
   }
-  // Threads come and go; past this many, start over rather than track which ones died.
+  // A bound for threads that appear faster than the housekeeping prunes the exited ones.
   constexpr std::size_t kMaxCachedThreads = 4096;
   if (thread_pidfds_.size() >= kMaxCachedThreads) {
     thread_pidfds_.clear();
   }
-  thread_pidfds_.emplace(tid, UniqueFd(pidfd));
-  return pidfd;
+  auto shared = std::make_shared<const UniqueFd>(pidfd);
+  thread_pidfds_.emplace(tid, shared);
+  return shared;
 }
 
-void Container::forget_thread(pid_t tid) { thread_pidfds_.erase(tid); }
+void Container::forget_thread(pid_t tid) {
+  std::lock_guard lock(pidfd_mutex_);
+  thread_pidfds_.erase(tid);
+}
+
+void Container::prune_caches() {
+  std::vector<pid_t> exited;
+  {
+    std::lock_guard lock(pidfd_mutex_);
+    for (auto it = thread_pidfds_.begin(); it != thread_pidfds_.end();) {
+      // A pidfd turns readable when its thread (or, without thread pidfds, its process) ends.
+      pollfd entry{it->second->get(), POLLIN, 0};
+      if (::poll(&entry, 1, 0) > 0) {
+        exited.push_back(it->first);
+        it = thread_pidfds_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  std::lock_guard lock(fdinfo_mutex_);
+  char text[512];
+  for (auto it = fdinfo_files_.begin(); it != fdinfo_files_.end();) {
+    bool gone = std::find(exited.begin(), exited.end(), it->first.first) != exited.end() ||
+                ::pread(it->second.get(), text, sizeof text, 0) <= 0;
+    it = gone ? fdinfo_files_.erase(it) : std::next(it);
+  }
+}
 
 std::optional<RemoteDescriptor> Container::describe_descriptor(pid_t tid, int fd) {
   std::lock_guard lock(fdinfo_mutex_);

@@ -132,10 +132,13 @@ class Container : public std::enable_shared_from_this<Container> {
   // Interrupts workers blocked in a connect whose notification is gone.
   void interrupt_abandoned_calls();
 
-  // A pidfd of thread `tid` of the container, opened on first use and kept; -errno when it
-  // cannot be opened. forget_thread drops it after the thread died. Loop thread only.
-  int thread_pidfd(pid_t tid);
+  // Returns a pidfd of thread `tid` of the container, opened on first use and kept, or
+  // -errno when it cannot be opened. forget_thread drops it after the thread died.
+  std::shared_ptr<const UniqueFd> thread_pidfd(pid_t tid, int& error);
   void forget_thread(pid_t tid);
+  // Closes the cached pidfds of threads that exited and the fdinfo files of descriptors that
+  // are closed, so the gateway holds nothing for processes that are gone.
+  void prune_caches();
 
   // Descriptor `fd` of thread `tid` as its fdinfo shows it now; std::nullopt when it is
   // closed or the thread is gone. Opening an fdinfo file costs about 8 us here against 1.6 us
@@ -164,7 +167,8 @@ class Container : public std::enable_shared_from_this<Container> {
   std::list<std::shared_ptr<InFlightCall>> in_flight_;
   std::atomic<int> pending_bypasses_{0};
 
-  std::unordered_map<pid_t, UniqueFd> thread_pidfds_;
+  std::mutex pidfd_mutex_;
+  std::unordered_map<pid_t, std::shared_ptr<const UniqueFd>> thread_pidfds_;
   std::mutex fdinfo_mutex_;
   std::map<std::pair<pid_t, int>, UniqueFd> fdinfo_files_;
   rules::Subject subject_;

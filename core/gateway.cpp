@@ -280,6 +280,7 @@ void Gateway::run_housekeeping() {
       if (fd == tick.get()) {
         for (const auto& container : containers()) {
           container->interrupt_abandoned_calls();
+          container->prune_caches();
         }
         close_pending();
       } else if (fd == wake_.get()) {

@@ -66,12 +66,13 @@ int read_socketcall_arguments(Call& call) {
 // opened again. A pidfd that works belongs to the live thread with this id, which is the caller.
 int take_target_socket(Call& call) {
   Container& container = *call.container;
-  int pidfd = container.thread_pidfd(call.tid);
-  int socket = pidfd < 0 ? pidfd : pidfd_getfd(pidfd, call.call.fd);
+  int error = 0;
+  auto pidfd = container.thread_pidfd(call.tid, error);
+  int socket = pidfd ? pidfd_getfd(pidfd->get(), call.call.fd) : error;
   if (socket == -ESRCH) {
     container.forget_thread(call.tid);
-    pidfd = container.thread_pidfd(call.tid);
-    socket = pidfd < 0 ? pidfd : pidfd_getfd(pidfd, call.call.fd);
+    pidfd = container.thread_pidfd(call.tid, error);
+    socket = pidfd ? pidfd_getfd(pidfd->get(), call.call.fd) : error;
   }
   return socket;
 }
