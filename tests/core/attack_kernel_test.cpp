@@ -72,7 +72,7 @@ TEST_F(AttackKernelTest, AddressRewriteRaceNeverReachesHostLoopback) {
 
 // A non-blocking bypassed connect that is refused leaves a host socket in the process; its
 // sendto(MSG_FASTOPEN) connects without a connect() call that the filter could trap.
-TEST_F(AttackKernelTest, DISABLED_FastOpenOnHostSocketReachesNoHostLoopback) {
+TEST_F(AttackKernelTest, FastOpenOnHostSocketReachesNoHostLoopback) {
   LoopbackListener listener(SOCK_STREAM);
   auto report =
       run_attacker({}, {"fastopen-escape", listener.port_text(), host4(), refused_port()});
@@ -81,7 +81,7 @@ TEST_F(AttackKernelTest, DISABLED_FastOpenOnHostSocketReachesNoHostLoopback) {
   EXPECT_EQ(listener.count(), 0);
 }
 
-TEST_F(AttackKernelTest, DISABLED_UringConnectOnHostSocketReachesNoHostLoopback) {
+TEST_F(AttackKernelTest, UringConnectOnHostSocketReachesNoHostLoopback) {
   LoopbackListener listener(SOCK_STREAM);
   auto report = run_attacker({}, {"uring-escape", listener.port_text(), host4(), refused_port()});
   EXPECT_EQ(report["refused_completion"], "ECONNREFUSED");
@@ -90,7 +90,7 @@ TEST_F(AttackKernelTest, DISABLED_UringConnectOnHostSocketReachesNoHostLoopback)
 }
 
 // A published bind gives the process an unconnected host socket.
-TEST_F(AttackKernelTest, DISABLED_FastOpenFromPublishedPortReachesNoHostLoopback) {
+TEST_F(AttackKernelTest, FastOpenFromPublishedPortReachesNoHostLoopback) {
   LoopbackListener listener(SOCK_STREAM);
   std::string publish = std::to_string(free_port()) + ":80";
   auto report = run_attacker({"--publish", publish},
@@ -130,7 +130,7 @@ TEST_F(AttackKernelTest, DISABLED_UdpSendtoHonoursConnectDenyRule) {
   EXPECT_EQ(report["denied_sendto"], "EACCES");
 }
 
-TEST_F(AttackKernelTest, DISABLED_UringConnectHonoursDenyRule) {
+TEST_F(AttackKernelTest, UringConnectHonoursDenyRule) {
   auto report = run_attacker(deny_echo_rules(), {"uring-connect", host4(), echo_port()});
   EXPECT_NE(report["connect"], "0");
   EXPECT_EQ(report["peer"], "");
