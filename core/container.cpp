@@ -184,7 +184,11 @@ bool Container::join_in_flight(int socket_fd, std::uint64_t notification) {
   std::lock_guard lock(mutex_);
   for (const auto& call : in_flight_) {
     if (call->bypass && !call->done && call->socket_cookie == cookie) {
-      call->notification = notification;
+      if (notifier_->valid(call->notification)) {
+        call->waiters.push_back(notification);
+      } else {
+        call->notification = notification;
+      }
       return true;
     }
   }
@@ -199,6 +203,12 @@ void Container::set_in_flight_worker(InFlightCall& call, pthread_t worker) {
 bool Container::abandon_if_gone(const std::shared_ptr<InFlightCall>& call) {
   std::lock_guard lock(mutex_);
   if (notifier_->valid(call->notification)) {
+    return false;
+  }
+  std::erase_if(call->waiters, [&](std::uint64_t waiter) { return !notifier_->valid(waiter); });
+  if (!call->waiters.empty()) {
+    call->notification = call->waiters.front();
+    call->waiters.erase(call->waiters.begin());
     return false;
   }
   call->done = true;

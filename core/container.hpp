@@ -62,6 +62,9 @@ struct InFlightCall {
   pthread_t worker{};
   // The container socket's cookie, for a bypass connect that a restarted call can join.
   std::uint64_t socket_cookie = 0;
+  // Connects by other threads on the same socket while this one runs; the kernel makes them
+  // wait for the same connection.
+  std::vector<std::uint64_t> waiters;
   bool bypass = false;
   bool done = false;
   bool interrupted = false;
@@ -124,10 +127,11 @@ class Container : public std::enable_shared_from_this<Container> {
   // will respond to `notification` instead of the interrupted one. False when there is none.
   bool join_in_flight(int socket_fd, std::uint64_t notification);
   void set_in_flight_worker(InFlightCall& call, pthread_t worker);
-  // Ends the call if its notification is gone (and no restarted call joined it); returns
-  // whether it did.
+  // Ends the call if its notification and those of its waiters are gone; returns whether it
+  // did. A waiter whose caller still waits takes the place of a caller that is gone.
   bool abandon_if_gone(const std::shared_ptr<InFlightCall>& call);
-  // Ends the call and returns the notification to respond to; no call can join it afterwards.
+  // Ends the call and returns the notification to respond to; no call can join it afterwards,
+  // and its waiters are in `call->waiters`.
   std::uint64_t finish_in_flight(const std::shared_ptr<InFlightCall>& call);
   // Interrupts workers blocked in a connect whose notification is gone.
   void interrupt_abandoned_calls();

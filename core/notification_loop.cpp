@@ -101,6 +101,19 @@ SocketKind socket_kind(int domain, int type) {
   return v6 ? SocketKind::udp6 : SocketKind::udp4;
 }
 
+// Copies the call's address out of the target's memory; returns 0 or -errno.
+int read_address(Call& call) {
+  // The kernel rejects lengths past sockaddr_storage before reading anything.
+  if (call.call.address_length > sizeof(sockaddr_storage)) {
+    return -EINVAL;
+  }
+  call.address.length = static_cast<socklen_t>(call.call.address_length);
+  if (call.address.length == 0) {
+    return 0;
+  }
+  return read_target(call.tid, call.call.address, &call.address.storage, call.address.length);
+}
+
 // Reads what the call is about: the target's socket and a copy of its address. Returns 0 when
 // the call should be decided, -errno to fail it with that error, or 1 when it has been dealt
 // with (continued, or the target is gone).
@@ -127,7 +140,14 @@ int inspect(Call& call) {
 
   socklen_t length = sizeof(int);
   if (::getsockopt(socket, SOL_SOCKET, SO_DOMAIN, &call.domain, &length) != 0) {
-    return -errno;
+    int error = errno;
+    if (error == ENOTSOCK && call.call.operation == rules::Operation::connect) {
+      // connect() reads the address before it checks the descriptor; bind() checks first.
+      if (int address_error = read_address(call); address_error != 0) {
+        return address_error;
+      }
+    }
+    return -error;
   }
   ::getsockopt(socket, SOL_SOCKET, SO_PROTOCOL, &call.protocol, &length);
   call.type = policed_type(call.domain, call.protocol);
@@ -139,17 +159,8 @@ int inspect(Call& call) {
   }
   call.kind = socket_kind(call.domain, call.type);
 
-  // The kernel rejects lengths past sockaddr_storage before reading anything.
-  if (call.call.address_length > sizeof(sockaddr_storage)) {
-    return -EINVAL;
-  }
-  call.address.length = static_cast<socklen_t>(call.call.address_length);
-  if (call.address.length > 0) {
-    int error = read_target(call.tid, call.call.address, &call.address.storage,
-                            call.address.length);
-    if (error != 0) {
-      return error;
-    }
+  if (int error = read_address(call); error != 0) {
+    return error;
   }
   if (!call.container->notifier().valid(call.id)) {
     return 1;
@@ -194,13 +205,15 @@ std::optional<rules::Event> make_event(const Call& call) {
   return event;
 }
 
-bool tcp_in_progress_or_connected(int socket) {
+// Whether a TCP socket is past the state where connect() can start: connecting, connected or
+// listening. The kernel then fails connect() (EALREADY, EISCONN) without changing the socket.
+bool tcp_past_closed(int socket) {
   std::uint8_t state[8] = {};
   socklen_t length = sizeof state;
   if (::getsockopt(socket, IPPROTO_TCP, TCP_INFO, state, &length) != 0) {
     return false;
   }
-  return state[0] != TCP_CLOSE && state[0] != TCP_LISTEN;
+  return state[0] != TCP_CLOSE;
 }
 
 bool already_bound(int socket) {
@@ -275,7 +288,7 @@ SocketAddress host_bind_address(const Call& call) {
 
 void carry_out_connect(Call& call) {
   Gateway& gateway = call.container->gateway();
-  if (call.type == SOCK_STREAM && tcp_in_progress_or_connected(call.socket.get())) {
+  if (call.type == SOCK_STREAM && tcp_past_closed(call.socket.get())) {
     gateway.record_decision(call, rules::Action::pass);
     perform_on_socket(call);  // EISCONN or EALREADY, exactly as the kernel returns them
     return;

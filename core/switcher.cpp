@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "core/container.hpp"
@@ -131,6 +133,13 @@ int reproduce_bound_port(Call& call, int host) {
   return 0;
 }
 
+// Connects the connected host socket `fd` once more, which moves the socket from "connecting"
+// to "connected" as a blocking connect() leaves it; a later connect() then fails with EISCONN
+// as on the host, where it would otherwise succeed once more.
+void settle_connected(int fd, const SocketAddress& destination) {
+  [[maybe_unused]] int result = ::connect(fd, destination.get(), destination.length);
+}
+
 // Returns the result of a non-blocking connect whose handshake has already finished (0 or the
 // errno), or -1 while it is still in progress. To a destination on the same machine (a veth
 // pair, a bridge, loopback) the kernel usually sends the SYN and handles the SYN-ACK in softirq
@@ -148,18 +157,32 @@ int finished_connect_result(int fd) {
   return error;
 }
 
+// Responds `error` to the connects of other threads that waited for the same connection.
+void respond_to_waiters(const Call& call, const std::vector<std::uint64_t>& waiters, int error) {
+  for (std::uint64_t waiter : waiters) {
+    call.container->notifier().respond(waiter, 0, error);
+  }
+}
+
 // Waits in a worker for a bypass connect on a blocking socket, then installs it and responds.
-void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host) {
+void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host,
+                     const SocketAddress& destination) {
   Container& container = *call->container;
   auto in_flight = container.begin_in_flight(call->id, socket_cookie(call->socket.get()), true);
   long long timeout = send_timeout_milliseconds(call->socket.get());
-  container.gateway().workers().submit([call, host, in_flight, timeout] {
+  container.gateway().workers().submit([call, host, in_flight, timeout, destination] {
     Container& owner = *call->container;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
     bool timed_out = false;
     for (;;) {
+      int slice = kWaitSliceMilliseconds;
+      if (timeout >= 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        slice = static_cast<int>(std::clamp<long long>(left.count(), 0, slice));
+      }
       pollfd entry{host->get(), POLLOUT, 0};
-      if (::poll(&entry, 1, kWaitSliceMilliseconds) > 0) {
+      if (::poll(&entry, 1, slice) > 0) {
         break;
       }
       if (timeout >= 0 && std::chrono::steady_clock::now() >= deadline) {
@@ -173,8 +196,9 @@ void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host)
     call->id = owner.finish_in_flight(in_flight);
     if (timed_out) {
       // The kernel fails a blocking connect that outlived SO_SNDTIMEO with EINPROGRESS and
-      // keeps connecting; so does the installed host socket.
+      // keeps connecting; so does the installed host socket. Other callers get EALREADY.
       install_and_respond(*call, std::move(*host), EINPROGRESS);
+      respond_to_waiters(*call, in_flight->waiters, EALREADY);
       return;
     }
     int error = 0;
@@ -182,9 +206,12 @@ void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host)
     ::getsockopt(host->get(), SOL_SOCKET, SO_ERROR, &error, &length);
     if (error != 0) {
       send_response(*call, error);
+      respond_to_waiters(*call, in_flight->waiters, error);
       return;
     }
+    settle_connected(host->get(), destination);
     install_and_respond(*call, std::move(*host), 0);
+    respond_to_waiters(*call, in_flight->waiters, 0);
   });
 }
 
@@ -242,6 +269,7 @@ void bypass_connect(Call& call, const SocketAddress& destination) {
   }
   int error = connect_errno(host.get(), destination);
   if (error == 0) {
+    settle_connected(host.get(), destination);
     install_and_respond(call, std::move(host), 0);
   } else if (error != EINPROGRESS) {
     send_response(call, error);
@@ -250,10 +278,11 @@ void bypass_connect(Call& call, const SocketAddress& destination) {
   } else if (int result = finished_connect_result(host.get()); result > 0) {
     send_response(call, result);
   } else if (result == 0) {
+    settle_connected(host.get(), destination);
     install_and_respond(call, std::move(host), 0);
   } else {
     wait_for_bypass(std::make_shared<Call>(std::move(call)),
-                    std::make_shared<UniqueFd>(std::move(host)));
+                    std::make_shared<UniqueFd>(std::move(host)), destination);
   }
 }
 
