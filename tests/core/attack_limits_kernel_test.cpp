@@ -3,7 +3,6 @@
 // and hostile clients of the control socket. Each checks that the gateway keeps serving and
 // that its descriptors return to where they were.
 //
-// Tests named DISABLED_ fail today; each states the behaviour it expects.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -62,8 +61,8 @@ TEST_F(AttackLimitsKernelTest, KilledProcessesWithPendingConnectsLeakNothing) {
 }
 
 // Each pending blocking connect holds three descriptors in the gateway (a pidfd, the target's
-// socket and the host socket); at the default limit of 1024 the next connect fails with EMFILE.
-TEST_F(AttackLimitsKernelTest, DISABLED_ManyBlockingConnectsLeaveRoomForOthers) {
+// socket and the host socket); `sockgate run` raises its open file limit to the hard limit.
+TEST_F(AttackLimitsKernelTest, ManyBlockingConnectsLeaveRoomForOthers) {
   auto report = run_attacker(
       {}, {"many-blocking", blackhole4(), echo_port(), "600", host4(), http_port()});
   EXPECT_EQ(report["echo_while_pending"]["errno"], "0");
