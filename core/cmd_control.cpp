@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <fmt/format.h>
@@ -28,6 +29,35 @@ std::string control_path(const ControlFlags& flags) {
   return flags.pid != 0 ? run_control_path(flags.pid) : default_control_path();
 }
 
+// Prints why the gateway could not be reached. When the default socket of `serve` is missing,
+// names the `sockgate run` gateways whose sockets sit beside it, because those need --pid.
+void report_unreachable(const ControlFlags& flags, const std::exception& error) {
+  std::fprintf(stderr, "sockgate: %s\n", error.what());
+  if (!flags.path.empty() || flags.pid != 0) {
+    return;
+  }
+  std::filesystem::path directory;
+  try {
+    directory = std::filesystem::path(default_control_path()).parent_path();
+  } catch (const std::exception&) {
+    return;  // no runtime directory: the message above says so
+  }
+  std::string runs;
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, ignored)) {
+    std::string name = entry.path().filename().string();
+    if (name.starts_with("run-") && name.ends_with(".sock")) {
+      runs += (runs.empty() ? "" : ", ") + name.substr(4, name.size() - 9);
+    }
+  }
+  if (!runs.empty()) {
+    std::fprintf(stderr,
+                 "sockgate: no `sockgate serve` answers there, but `sockgate run` gateways do "
+                 "(pid %s): pass --pid PID to address one\n",
+                 runs.c_str());
+  }
+}
+
 }  // namespace
 
 void add_status_command(CLI::App& app, int& exit_code) {
@@ -43,7 +73,7 @@ void add_status_command(CLI::App& app, int& exit_code) {
                  stdout);
       exit_code = 0;
     } catch (const std::exception& error) {
-      std::fprintf(stderr, "sockgate: %s\n", error.what());
+      report_unreachable(*flags, error);
       exit_code = 1;
     }
   });
@@ -62,7 +92,7 @@ void add_reload_command(CLI::App& app, int& exit_code) {
                    reply.value("message", reply.value("error", std::string("no reply"))).c_str());
       exit_code = ok ? 0 : 1;
     } catch (const std::exception& error) {
-      std::fprintf(stderr, "sockgate: %s\n", error.what());
+      report_unreachable(*flags, error);
       exit_code = 1;
     }
   });

@@ -82,7 +82,7 @@ void add_run_command(CLI::App& app, int& exit_code, std::vector<std::string> com
   run->add_option("--label", flags->labels, "Label KEY=VALUE for rule conditions; repeatable")
       ->allow_extra_args(false);
   run->add_option("--publish,-p", flags->publishes,
-                  "Publish [HOST_ADDR:]HOST_PORT:CONTAINER_PORT[/tcp]: a bind of the container "
+                  "Publish [HOST_ADDR:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]: a bind of the container "
                   "port listens on the host port; repeatable")
       ->allow_extra_args(false);
   run->add_option("--net", flags->network,
