@@ -82,8 +82,8 @@ void add_run_command(CLI::App& app, int& exit_code, std::vector<std::string> com
   run->add_option("--label", flags->labels, "Label KEY=VALUE for rule conditions; repeatable")
       ->allow_extra_args(false);
   run->add_option("--publish,-p", flags->publishes,
-                  "Publish [HOST_ADDR:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]: a bind of the container "
-                  "port listens on the host port; repeatable")
+                  "Publish [HOST_ADDR:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]: a bind of the "
+                  "container port listens on the host port; repeatable")
       ->allow_extra_args(false);
   run->add_option("--net", flags->network,
                   "Network for traffic that is passed: slirp4netns, pasta or none")
