@@ -40,7 +40,7 @@ void report_unreachable(const ControlFlags& flags, const std::exception& error) 
   try {
     directory = std::filesystem::path(default_control_path()).parent_path();
   } catch (const std::exception&) {
-    return;  // no runtime directory: the message above says so
+    return;  // no runtime directory, which the message above reports
   }
   std::string runs;
   std::error_code ignored;

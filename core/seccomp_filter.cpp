@@ -58,7 +58,8 @@ Filter new_filter(std::initializer_list<std::uint32_t> architectures) {
 
 // Adds the rules every architecture gets: notify connect and bind, and fail io_uring with
 // ENOSYS, as a kernel built without it does. An IORING_OP_CONNECT runs inside the kernel past
-// every filter, so it could reach a denied address; programs fall back to plain calls.
+// every filter, so it could reach a denied address. Programs that check for ENOSYS fall back to
+// plain calls.
 void add_common_rules(void* filter) {
   check(seccomp_rule_add(filter, SCMP_ACT_NOTIFY, SCMP_SYS(connect), 0),
         "seccomp_rule_add(connect)");
