@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 #include <seccomp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 
@@ -16,6 +19,22 @@ using nlohmann::ordered_json;
 
 // The calls that sockgate handles, in the order the notify rule lists them.
 constexpr std::array<std::string_view, 2> kNotified = {"connect", "bind"};
+
+// The io_uring calls, which fail with ENOSYS: an IORING_OP_CONNECT runs inside the kernel, past
+// every seccomp filter, so it would connect without a connect() for the gateway to decide.
+constexpr std::array<std::string_view, 3> kIoUring = {"io_uring_setup", "io_uring_enter",
+                                                      "io_uring_register"};
+
+// A call that sends with TCP Fast Open when its flags contain MSG_FASTOPEN, which connects
+// without a connect() call. Such sends fail with EOPNOTSUPP, as with client Fast Open off.
+struct FastOpenCall {
+  std::string_view name;
+  // The index of the flags argument.
+  int flags_index;
+};
+
+constexpr std::array<FastOpenCall, 3> kFastOpen = {
+    {{"sendto", 3}, {"sendmsg", 2}, {"sendmmsg", 3}}};
 
 struct Architecture {
   std::uint32_t token;
@@ -97,11 +116,25 @@ std::string join(const std::vector<std::string>& names) {
   return text;
 }
 
-// The plan for one notified call: notify it, or leave it denied as the base has it.
-struct CallPlan {
+// What the base does with one call: whether it lets the call run, and which rule without
+// argument conditions decides it (std::nullopt: the defaultAction does).
+struct Permission {
   std::string name;
-  bool notify = false;
+  bool runs = false;
+  std::optional<std::size_t> rule;
+  std::string action;
 };
+
+bool names_call(const BaseRule& rule, std::string_view call) {
+  return std::find(rule.names.begin(), rule.names.end(), call) != rule.names.end();
+}
+
+ordered_json masked_flags(int index, std::uint64_t expected) {
+  return {{"index", index},
+          {"value", MSG_FASTOPEN},
+          {"valueTwo", expected},
+          {"op", "SCMP_CMP_MASKED_EQ"}};
+}
 
 class ProfileBuilder {
  public:
@@ -113,9 +146,14 @@ class ProfileBuilder {
  private:
   void check_top_level();
   void read_rules();
-  CallPlan plan_call(std::string_view call);
-  void take_out_notified(const std::vector<CallPlan>& plans);
-  void warn_about_conditional_rules(const std::vector<CallPlan>& plans);
+  Permission permission_of(std::string_view call, std::string_view added_rule);
+  std::vector<Permission> plan_notified();
+  void take_out(const std::vector<Permission>& calls, std::string_view reason_one,
+                std::string_view reason_many);
+  void warn_about_conditional_rules(const std::vector<Permission>& calls,
+                                    std::string_view consequence);
+  void add_io_uring_rule(ordered_json& syscalls);
+  void add_fast_open_rules(ordered_json& syscalls);
   std::string rule_label(const BaseRule& rule) const;
 
   const ProfileOptions& options_;
@@ -175,101 +213,176 @@ void ProfileBuilder::read_rules() {
   }
 }
 
-CallPlan ProfileBuilder::plan_call(std::string_view call) {
-  CallPlan plan{std::string(call), false};
+// Finds what the base does with `call`. A deny rule that applies for some architectures or
+// capabilities only is rejected, because `added_rule` would override it.
+Permission ProfileBuilder::permission_of(std::string_view call, std::string_view added_rule) {
   for (const BaseRule& rule : rules_) {
-    bool names_call = std::find(rule.names.begin(), rule.names.end(), call) != rule.names.end();
-    if (!names_call || rule.has_args || lets_call_run(rule.action)) {
+    if (!names_call(rule, call) || rule.has_args || lets_call_run(rule.action)) {
       continue;
     }
     if (rule.has_conditions) {
       throw std::invalid_argument(fmt::format(
-          "{} denies {} for some architectures or capabilities only (includes/excludes); a "
-          "notify rule for {} would override it; remove {} from that rule or its conditions",
-          rule_label(rule), call, call, call));
+          "{} denies {} for some architectures or capabilities only (includes/excludes); {} "
+          "for {} would override it; remove {} from that rule or its conditions",
+          rule_label(rule), call, added_rule, call, call));
     }
   }
+  Permission permission;
+  permission.name = std::string(call);
   for (const BaseRule& rule : rules_) {
-    bool names_call = std::find(rule.names.begin(), rule.names.end(), call) != rule.names.end();
-    if (names_call && !rule.has_args && !rule.has_conditions) {
-      plan.notify = lets_call_run(rule.action);
-      if (!plan.notify) {
-        result_.warnings.push_back(
-            fmt::format("{} denies {}; it stays denied and sockgate is not notified of it",
-                        rule_label(rule), call));
-      }
-      return plan;
+    if (names_call(rule, call) && !rule.has_args && !rule.has_conditions) {
+      permission.rule = rule.index;
+      permission.action = rule.action;
+      permission.runs = lets_call_run(rule.action);
+      return permission;
     }
   }
-  std::string default_action = profile_["defaultAction"].get<std::string>();
-  plan.notify = lets_call_run(default_action);
-  if (!plan.notify) {
-    result_.warnings.push_back(fmt::format(
-        "{} denies {} by its defaultAction {} and no rule allows it; it stays denied and "
-        "sockgate is not notified of it",
-        options_.base_name, call, default_action));
-  }
-  return plan;
+  permission.action = profile_["defaultAction"].get<std::string>();
+  permission.runs = lets_call_run(permission.action);
+  return permission;
 }
 
-// Removes the notified calls from the base's rules without arguments that let them run: with
-// runc 1.1.5 such a rule after the notify rule makes the container fail to start.
-void ProfileBuilder::take_out_notified(const std::vector<CallPlan>& plans) {
+// Finds which of connect and bind get notified, with a warning for each that stays denied.
+std::vector<Permission> ProfileBuilder::plan_notified() {
+  std::vector<Permission> plans;
+  for (std::string_view call : kNotified) {
+    Permission plan = permission_of(call, "a notify rule");
+    if (!plan.runs && plan.rule) {
+      result_.warnings.push_back(
+          fmt::format("{} denies {}; it stays denied and sockgate is not notified of it",
+                      rule_label(rules_[*plan.rule]), call));
+    } else if (!plan.runs) {
+      result_.warnings.push_back(fmt::format(
+          "{} denies {} by its defaultAction {} and no rule allows it; it stays denied and "
+          "sockgate is not notified of it",
+          options_.base_name, call, plan.action));
+    }
+    plans.push_back(std::move(plan));
+  }
+  return plans;
+}
+
+// Removes the calls that run from the base's rules without arguments that let them run. Left in,
+// such a rule makes runc 1.1.5 fail to start the container when sockgate's rule for the call has
+// no arguments, and decides every call in place of sockgate's rules when they have arguments.
+// The note gives `reason_one` when one call was taken out of a rule, `reason_many` otherwise.
+void ProfileBuilder::take_out(const std::vector<Permission>& calls, std::string_view reason_one,
+                              std::string_view reason_many) {
   for (const BaseRule& rule : rules_) {
     if (rule.has_args || !lets_call_run(rule.action)) {
       continue;
     }
     std::vector<std::string> removed;
     ordered_json& entry = profile_["syscalls"][rule.index];
-    for (const CallPlan& plan : plans) {
-      if (!plan.notify ||
-          std::find(rule.names.begin(), rule.names.end(), plan.name) == rule.names.end()) {
+    for (const Permission& call : calls) {
+      if (!call.runs || !names_call(rule, call.name)) {
         continue;
       }
-      removed.push_back(plan.name);
+      removed.push_back(call.name);
       if (auto names = entry.find("names"); names != entry.end() && names->is_array()) {
-        names->erase(std::remove(names->begin(), names->end(), plan.name), names->end());
+        names->erase(std::remove(names->begin(), names->end(), call.name), names->end());
       }
-      if (auto name = entry.find("name"); name != entry.end() && *name == plan.name) {
+      if (auto name = entry.find("name"); name != entry.end() && *name == call.name) {
         entry.erase("name");
         entry["names"] = ordered_json::array();
       }
     }
     if (!removed.empty()) {
-      result_.notes.push_back(fmt::format("took {} out of {}: the notify rule covers {}",
-                                          join(removed), rule_label(rule),
-                                          removed.size() == 1 ? "it" : "them"));
+      result_.notes.push_back(fmt::format("took {} out of {}: {}", join(removed), rule_label(rule),
+                                          removed.size() == 1 ? reason_one : reason_many));
     }
   }
 }
 
-void ProfileBuilder::warn_about_conditional_rules(const std::vector<CallPlan>& plans) {
+void ProfileBuilder::warn_about_conditional_rules(const std::vector<Permission>& calls,
+                                                  std::string_view consequence) {
   for (const BaseRule& rule : rules_) {
     if (!rule.has_args) {
       continue;
     }
-    for (const CallPlan& plan : plans) {
-      if (plan.notify &&
-          std::find(rule.names.begin(), rule.names.end(), plan.name) != rule.names.end()) {
+    for (const Permission& call : calls) {
+      if (call.runs && names_call(rule, call.name)) {
         result_.warnings.push_back(fmt::format(
-            "{} sets conditions on the arguments of {}; it stays, but libseccomp lets the "
-            "earlier notify rule decide every {} call, so it no longer takes effect; express "
-            "it as a sockgate rule instead",
-            rule_label(rule), plan.name, plan.name));
+            "{} sets conditions on the arguments of {}; it stays, but {}", rule_label(rule),
+            call.name, fmt::format(fmt::runtime(consequence), call.name)));
       }
     }
+  }
+}
+
+// Adds the rule that fails the io_uring calls that the base lets run with ENOSYS.
+void ProfileBuilder::add_io_uring_rule(ordered_json& syscalls) {
+  std::vector<Permission> calls;
+  ordered_json names = ordered_json::array();
+  for (std::string_view call : kIoUring) {
+    calls.push_back(permission_of(call, "the ENOSYS rule"));
+    if (calls.back().runs) {
+      names.push_back(calls.back().name);
+    }
+  }
+  if (names.empty()) {
+    return;
+  }
+  take_out(calls, "it fails with ENOSYS, so that no IORING_OP_CONNECT gets past the gateway",
+           "they fail with ENOSYS, so that no IORING_OP_CONNECT gets past the gateway");
+  warn_about_conditional_rules(
+      calls,
+      "libseccomp lets the earlier ENOSYS rule decide every {} call, so it no longer "
+      "takes effect");
+  syscalls.push_back({{"names", names}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", ENOSYS}});
+}
+
+// Splits the permission of each send call that the base lets run in two by its flags. Sends
+// with MSG_FASTOPEN fail with EOPNOTSUPP, and the others keep the action of the base's rule.
+// When the defaultAction lets the call run, no allow rule is added, because runc skips rules
+// whose action is the defaultAction.
+void ProfileBuilder::add_fast_open_rules(ordered_json& syscalls) {
+  std::vector<Permission> calls;
+  for (const FastOpenCall& call : kFastOpen) {
+    calls.push_back(permission_of(call.name, "the Fast Open rule"));
+  }
+  take_out(calls,
+           "it is allowed only without MSG_FASTOPEN, because Fast Open sends fail with "
+           "EOPNOTSUPP",
+           "they are allowed only without MSG_FASTOPEN, because Fast Open sends fail with "
+           "EOPNOTSUPP");
+  warn_about_conditional_rules(
+      calls,
+      "sockgate's Fast Open rules also test the arguments of {}, and libseccomp decides "
+      "which of them applies to a call that both match");
+  ordered_json denied = ordered_json::array();
+  ordered_json allowed = ordered_json::array();
+  for (std::size_t i = 0; i < kFastOpen.size(); ++i) {
+    if (!calls[i].runs) {
+      continue;
+    }
+    const FastOpenCall& call = kFastOpen[i];
+    denied.push_back({{"names", {call.name}},
+                      {"action", "SCMP_ACT_ERRNO"},
+                      {"errnoRet", EOPNOTSUPP},
+                      {"args", {masked_flags(call.flags_index, MSG_FASTOPEN)}}});
+    if (calls[i].rule) {
+      allowed.push_back({{"names", {call.name}},
+                         {"action", calls[i].action},
+                         {"args", {masked_flags(call.flags_index, 0)}}});
+    }
+  }
+  for (auto& rule : denied) {
+    syscalls.push_back(std::move(rule));
+  }
+  for (auto& rule : allowed) {
+    syscalls.push_back(std::move(rule));
   }
 }
 
 ProfileResult ProfileBuilder::build() {
   check_top_level();
   read_rules();
-  std::vector<CallPlan> plans;
+  std::vector<Permission> plans = plan_notified();
   ordered_json notified = ordered_json::array();
-  for (std::string_view call : kNotified) {
-    plans.push_back(plan_call(call));
-    if (plans.back().notify) {
-      notified.push_back(plans.back().name);
+  for (const Permission& plan : plans) {
+    if (plan.runs) {
+      notified.push_back(plan.name);
     }
   }
   if (notified.empty()) {
@@ -277,11 +390,16 @@ ProfileResult ProfileBuilder::build() {
         fmt::format("{} denies both connect and bind, so there is nothing for sockgate to decide",
                     options_.base_name));
   }
-  take_out_notified(plans);
-  warn_about_conditional_rules(plans);
+  take_out(plans, "the notify rule covers it", "the notify rule covers them");
+  warn_about_conditional_rules(
+      plans,
+      "libseccomp lets the earlier notify rule decide every {} call, so it no longer "
+      "takes effect; express it as a sockgate rule instead");
 
   ordered_json syscalls = ordered_json::array();
   syscalls.push_back({{"names", notified}, {"action", "SCMP_ACT_NOTIFY"}});
+  add_io_uring_rule(syscalls);
+  add_fast_open_rules(syscalls);
   if (auto base = profile_.find("syscalls"); base != profile_.end() && base->is_array()) {
     for (auto& rule : *base) {
       syscalls.push_back(std::move(rule));

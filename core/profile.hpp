@@ -12,6 +12,24 @@
 // A call that the base denies outright stays denied and is not notified. Nothing but connect and
 // bind is ever notified: runtimes use sendmsg and fcntl while they hand the listener over, and
 // would hang waiting for the gateway they are handing it to.
+//
+// Two kinds of call open connections without a connect() to notify, so when the base lets them
+// run the profile fails them, as the filter of `sockgate run` does: io_uring_setup,
+// io_uring_enter and io_uring_register with ENOSYS, and sendto, sendmsg and sendmmsg with
+// MSG_FASTOPEN in their flags with EOPNOTSUPP (rules with SCMP_CMP_MASKED_EQ, where "value" is
+// the mask and "valueTwo" the expected value). The send calls are taken out of the base's rules
+// without arguments that allow them, because runc 1.1.5 accepts an earlier conditional rule
+// beside such a rule but lets the rule without arguments decide every call.
+//
+// NOTE: on the x86 sub-architecture (i386), libseccomp 2.5.4 also applies the Fast Open
+// conditions to socketcall(SYS_SENDTO) and the like, whose flags sit in memory: it tests a
+// register that socketcall ignores. With a base that allows socketcall by a rule (Podman's),
+// that rule decides every socketcall and the conditions have no effect there. With a base that
+// allows it by its defaultAction (no --base), an i386 send through socketcall fails with
+// EOPNOTSUPP whenever that register happens to have bit 29 set.
+// NOTE: in the same way, a base rule that allows socketcall without arguments decides every
+// i386 socketcall(SYS_CONNECT) and socketcall(SYS_BIND), so those reach the container's network
+// without a notification (libseccomp 2.5.4 filter output; not yet run with an i386 program).
 #pragma once
 
 #include <nlohmann/json.hpp>
