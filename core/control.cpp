@@ -7,11 +7,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -23,7 +25,12 @@ namespace sockgate {
 namespace {
 
 constexpr std::size_t kMaxRequestBytes = 4096;
-constexpr int kClientTimeoutMilliseconds = 2000;
+// Connections accepted per wakeup, so a flood of connections cannot starve the open ones.
+constexpr int kMaxAcceptsPerWakeup = 64;
+// How long the server stops accepting after accept() failed for want of descriptors or memory.
+constexpr std::chrono::seconds kAcceptPause{1};
+// The shortest interval between two log lines about rejected connections.
+constexpr std::chrono::seconds kRejectionLogInterval{1};
 
 sockaddr_un unix_address(const std::string& path) {
   sockaddr_un address{};
@@ -44,23 +51,20 @@ std::string runtime_directory() {
   return fmt::format("{}/sockgate", runtime);
 }
 
-// Reads one line from a client, or until it closes, within the timeout.
-std::string read_request(int client) {
-  std::string request;
-  char buffer[512];
-  while (request.size() < kMaxRequestBytes && request.find('\n') == std::string::npos) {
-    pollfd entry{client, POLLIN, 0};
-    if (::poll(&entry, 1, kClientTimeoutMilliseconds) <= 0) {
-      break;
-    }
-    ssize_t length = ::recv(client, buffer, sizeof buffer, 0);
-    if (length <= 0) {
-      break;
-    }
-    request.append(buffer, static_cast<std::size_t>(length));
+// Returns the strerror(3) text through std::generic_category(), which is thread-safe, unlike
+// strerror.
+std::string error_text(int error) { return std::generic_category().message(error); }
+
+std::string peer_description(int socket) {
+  ucred credentials{};
+  socklen_t length = sizeof credentials;
+  if (::getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+    return "an unknown process";
   }
-  return request;
+  return fmt::format("pid {}", credentials.pid);
 }
+
+bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
 void write_all(int fd, const std::string& text) {
   std::size_t written = 0;
@@ -126,25 +130,214 @@ ControlServer::~ControlServer() {
 
 void ControlServer::serve() {
   for (;;) {
-    pollfd entries[2] = {{listener_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
-    if (::poll(entries, 2, -1) < 0) {
+    std::vector<pollfd> entries = poll_entries();
+    if (::poll(entries.data(), entries.size(), poll_timeout_milliseconds()) < 0) {
       continue;
     }
-    if (entries[1].revents != 0) {
+    if (entries[0].revents != 0) {
       return;
     }
-    UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!client) {
+
+    // Entries from index 2 on are the clients, in the order of clients_.
+    for (std::size_t i = 0; i < clients_.size(); ++i) {
+      if (entries[i + 2].revents == 0) {
+        continue;
+      }
+      Client& client = clients_[i];
+      if (client.reply.empty()) {
+        read_request(client);
+      } else {
+        send_reply(client);
+      }
+    }
+    close_expired_clients();
+
+    if (entries[1].revents != 0) {
+      accept_clients();
+    }
+  }
+}
+
+std::vector<pollfd> ControlServer::poll_entries() const {
+  bool accepting = std::chrono::steady_clock::now() >= accept_paused_until_;
+  std::vector<pollfd> entries = {{stop_.get(), POLLIN, 0},
+                                 {listener_.get(), static_cast<short>(accepting ? POLLIN : 0), 0}};
+  for (const Client& client : clients_) {
+    entries.push_back(
+        {client.socket.get(), static_cast<short>(client.reply.empty() ? POLLIN : POLLOUT), 0});
+  }
+  return entries;
+}
+
+// Returns the milliseconds until the next deadline or the end of an accept pause, rounded up,
+// or -1 when there is neither.
+int ControlServer::poll_timeout_milliseconds() const {
+  auto now = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (const Client& client : clients_) {
+    next = std::min(next, client.deadline);
+  }
+  if (accept_paused_until_ > now) {
+    next = std::min(next, accept_paused_until_);
+  }
+  if (next == std::chrono::steady_clock::time_point::max()) {
+    return -1;
+  }
+  auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now);
+  return static_cast<int>(std::max<std::int64_t>(wait.count(), 0));
+}
+
+void ControlServer::accept_clients() {
+  for (int accepted = 0; accepted < kMaxAcceptsPerWakeup; ++accepted) {
+    UniqueFd socket(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!socket) {
+      int error = errno;
+      if (error == EINTR || error == ECONNABORTED) {
+        continue;
+      }
+      if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+        accept_paused_until_ = std::chrono::steady_clock::now() + kAcceptPause;
+        log().warn("control socket {}: accept failed: {}; accepting again in {} s", path_,
+                   error_text(error), kAcceptPause.count());
+      } else if (!would_block(error)) {
+        log().warn("control socket {}: accept failed: {}", path_, error_text(error));
+      }
+      return;
+    }
+    if (clients_.size() >= kMaxClients) {
+      reject(std::move(socket));
       continue;
     }
-    nlohmann::json reply;
-    try {
-      reply = handle(nlohmann::json::parse(read_request(client.get())));
-    } catch (const nlohmann::json::exception& error) {
-      reply = {{"ok", false}, {"error", fmt::format("invalid request: {}", error.what())}};
-    }
-    write_all(client.get(), reply.dump() + "\n");
+    Client client;
+    client.peer = peer_description(socket.get());
+    client.socket = std::move(socket);
+    client.deadline = std::chrono::steady_clock::now() + kRequestTimeout;
+    clients_.push_back(std::move(client));
   }
+}
+
+// Closes a connection beyond kMaxClients. Logs at most one line per kRejectionLogInterval, with
+// the number of connections rejected since the previous line.
+void ControlServer::reject(UniqueFd socket) {
+  ++rejected_unlogged_;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_rejection_log_ < kRejectionLogInterval) {
+    return;
+  }
+  std::string others;
+  if (rejected_unlogged_ > 1) {
+    others = fmt::format(" ({} other connections were rejected since the previous message)",
+                         rejected_unlogged_ - 1);
+  }
+  log().warn("control socket: closed a new connection of {} because {} clients, the maximum, "
+             "are connected{}",
+             peer_description(socket.get()), kMaxClients, others);
+  rejected_unlogged_ = 0;
+  last_rejection_log_ = now;
+}
+
+// Reads what the client sent. A line end, the end of the stream or more than kMaxRequestBytes
+// ends the request.
+void ControlServer::read_request(Client& client) {
+  char buffer[kMaxRequestBytes];
+  for (;;) {
+    ssize_t length = ::recv(client.socket.get(), buffer, sizeof buffer, 0);
+    if (length < 0 && errno == EINTR) {
+      continue;
+    }
+    if (length < 0) {
+      if (!would_block(errno)) {
+        log().debug("control socket: reading the request of {} failed: {}", client.peer,
+                    error_text(errno));
+        client.finished = true;
+      }
+      return;
+    }
+    if (length == 0) {
+      start_reply(client, client.request.size());
+      return;
+    }
+    client.request.append(buffer, static_cast<std::size_t>(length));
+    std::size_t line_end = client.request.find('\n');
+    if (line_end != std::string::npos || client.request.size() > kMaxRequestBytes) {
+      start_reply(client, std::min(line_end, client.request.size()));
+      return;
+    }
+  }
+}
+
+// Builds the reply to the first `line_length` bytes of the request and starts sending it.
+void ControlServer::start_reply(Client& client, std::size_t line_length) {
+  if (line_length > kMaxRequestBytes) {
+    nlohmann::json error = {
+        {"ok", false},
+        {"error", fmt::format("invalid request: it is longer than {} bytes; send one JSON "
+                              "object such as {{\"command\":\"status\"}} on one line",
+                              kMaxRequestBytes)}};
+    client.reply = error.dump() + "\n";
+  } else {
+    client.reply = reply_to(client.request.substr(0, line_length));
+  }
+  client.request.clear();
+  client.deadline = std::chrono::steady_clock::now() + kReplyTimeout;
+  send_reply(client);
+}
+
+void ControlServer::send_reply(Client& client) {
+  while (client.sent < client.reply.size()) {
+    ssize_t length = ::send(client.socket.get(), client.reply.data() + client.sent,
+                            client.reply.size() - client.sent, MSG_NOSIGNAL);
+    if (length < 0 && errno == EINTR) {
+      continue;
+    }
+    if (length < 0) {
+      if (!would_block(errno)) {
+        log().debug("control socket: sending the reply to {} failed: {}", client.peer,
+                    error_text(errno));
+        client.finished = true;
+      }
+      return;
+    }
+    client.sent += static_cast<std::size_t>(length);
+  }
+  client.finished = true;
+}
+
+// Closes the connections that finished or missed their deadline.
+void ControlServer::close_expired_clients() {
+  auto now = std::chrono::steady_clock::now();
+  for (Client& client : clients_) {
+    if (client.finished || now < client.deadline) {
+      continue;
+    }
+    if (client.reply.empty()) {
+      log().warn("control socket: closed the connection of {} because it sent no complete "
+                 "request line within {} ms ({} bytes received)",
+                 client.peer, kRequestTimeout.count(), client.request.size());
+    } else {
+      log().warn("control socket: closed the connection of {} because it did not read its "
+                 "reply within {} ms ({} of {} bytes sent)",
+                 client.peer, kReplyTimeout.count(), client.sent, client.reply.size());
+    }
+    client.finished = true;
+  }
+  std::erase_if(clients_, [](const Client& client) { return client.finished; });
+}
+
+// Parses one request line and returns the reply line.
+std::string ControlServer::reply_to(const std::string& request_line) {
+  nlohmann::json reply;
+  try {
+    reply = handle(nlohmann::json::parse(request_line));
+  } catch (const nlohmann::json::exception& error) {
+    reply = {{"ok", false}, {"error", fmt::format("invalid request: {}", error.what())}};
+  } catch (const std::exception& error) {
+    log().error("control socket: the request of a client failed: {}", error.what());
+    reply = {{"ok", false}, {"error", fmt::format("request failed: {}", error.what())}};
+  }
+  // Replacing invalid UTF-8, which a parse error can quote from the request, keeps dump() from
+  // throwing.
+  return reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 nlohmann::json ControlServer::handle(const nlohmann::json& request) {
