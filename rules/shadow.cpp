@@ -128,6 +128,8 @@ void report_unreachable_rules(const CompiledPolicy& policy,
     }
     // A rule that covers this one also matches its first point. The index finds the earlier
     // rules that match that point, so only those get the full comparison.
+    // TODO: when most earlier rules match that point, the comparisons grow with the square of
+    // the rule count: `sockgate check` of 100,000 rules `to 10.0.0.0/8, !HOST` took 30 s.
     const Uint128 address = shape.addresses.intervals().front().low;
     const std::uint32_t port = shape.ports.intervals().front().low;
     const std::vector<std::uint64_t> candidates = filter.candidates(rules[later]);
