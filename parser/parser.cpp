@@ -75,6 +75,10 @@ std::string describe_found(std::string_view text, std::size_t byte) {
   if (end == byte) {
     end = byte + 1;
   }
+  // End on a character boundary: a cut UTF-8 character would print as escaped bytes.
+  while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xc0U) == 0x80U) {
+    ++end;
+  }
   return "'" + std::string(text.substr(byte, end - byte)) + "'";
 }
 

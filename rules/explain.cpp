@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "parser/errno_names.hpp"
+#include "parser/terminal_text.hpp"
 
 namespace sockgate::rules {
 
@@ -122,12 +123,13 @@ std::string explain_decision(const Policy& policy, const Decision& decision,
 
   if (decision.rule == kDefaultRule) {
     text += "rule: none matched; the default is " + std::string(to_string(decision.action)) + " (" +
-            default_origin + ")\n";
+            parser::escape_control_characters(default_origin) + ")\n";
     return text;
   }
   const RuleInfo& rule = policy.rules()[decision.rule];
-  text += "rule: " + rule.name + " at " + rule.location + "\n";
-  text += "  " + rule.text + "\n";
+  // The rule text may contain control characters from a quoted label value.
+  text += parser::escape_control_characters("rule: " + rule.name + " at " + rule.location);
+  text += "\n  " + parser::escape_control_characters(rule.text) + "\n";
   return text;
 }
 

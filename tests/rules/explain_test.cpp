@@ -96,5 +96,20 @@ TEST(ExplainDecision, RuleAndDefault) {
             "rule: none matched; the default is deny (x.rules:3)\n");
 }
 
+TEST(ExplainDecision, EscapesControlCharactersOfRuleText) {
+  const LoadResult loaded =
+      load_policy_text("x\x1b[2J.rules", "deny connect if label app=\"\x1b]0;t\x07\"\n");
+  ASSERT_TRUE(loaded.ok()) << loaded.format_diagnostics();
+  const auto request =
+      std::get<ExplainRequest>(parse_explain_request("connect tcp 192.0.2.1:80 label app=x"));
+  LabelSet labels;
+  labels.set("app", "\x1b]0;t\x07");
+  const auto decision = loaded.policy->decide(request.event, loaded.policy->subject(labels));
+  EXPECT_EQ(explain_decision(*loaded.policy, decision, loaded.default_origin),
+            "decision: deny (errno EACCES)\n"
+            "rule: x\\x1b[2J.rules:1 at x\\x1b[2J.rules:1\n"
+            "  deny connect if label app=\"\\x1b]0;t\\x07\"\n");
+}
+
 }  // namespace
 }  // namespace sockgate::rules
