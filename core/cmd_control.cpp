@@ -90,6 +90,11 @@ void add_reload_command(CLI::App& app, int& exit_code) {
       bool ok = reply.value("ok", false);
       std::fprintf(ok ? stdout : stderr, "sockgate: %s\n",
                    reply.value("message", reply.value("error", std::string("no reply"))).c_str());
+      if (auto errors = reply.find("errors"); errors != reply.end() && errors->is_array()) {
+        for (const auto& error : *errors) {
+          std::fprintf(stderr, "%s\n", error.get<std::string>().c_str());
+        }
+      }
       exit_code = ok ? 0 : 1;
     } catch (const std::exception& error) {
       report_unreachable(*flags, error);

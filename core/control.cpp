@@ -346,10 +346,14 @@ nlohmann::json ControlServer::handle(const nlohmann::json& request) {
     return status_json(gateway_);
   }
   if (command == "reload") {
-    bool reloaded = gateway_.reload();
-    return {{"ok", reloaded},
-            {"message", reloaded ? "reloaded" : "reload failed; the gateway's log says why and "
-                                                "the previous policy stays"}};
+    std::vector<std::string> errors;
+    bool reloaded = gateway_.reload(&errors);
+    if (reloaded) {
+      return {{"ok", true}, {"message", "reloaded"}};
+    }
+    return {{"ok", false},
+            {"message", "reload failed; the previous policy stays"},
+            {"errors", errors}};
   }
   return {{"ok", false},
           {"error", fmt::format("unknown command '{}': use status or reload", command)}};

@@ -147,7 +147,7 @@ void Gateway::install_policy(LoadedPolicy loaded) {
   active_.store(std::move(active));
 }
 
-bool Gateway::reload() {
+bool Gateway::reload(std::vector<std::string>* errors) {
   std::lock_guard lock(reload_mutex_);
   LoadedPolicy loaded;
   try {
@@ -161,6 +161,9 @@ bool Gateway::reload() {
   if (!loaded.policy) {
     for (const std::string& error : loaded.errors) {
       log().error("reload failed, the previous policy stays: {}", error);
+    }
+    if (errors != nullptr) {
+      *errors = loaded.errors;
     }
     metrics_->count_reload(metrics::ReloadResult::failure);
     return false;

@@ -70,8 +70,9 @@ class Gateway {
   std::shared_ptr<Container> attach(ContainerInfo info, UniqueFd notify_fd);
   // Stops serving a container and releases its state.
   void detach(const std::shared_ptr<Container>& container);
-  // Rebuilds the policy; on error the old one stays. Returns whether the new one is live.
-  bool reload();
+  // Rebuilds the policy; on error the old one stays. Returns whether the new one is live; the
+  // errors go to the log and, when `errors` is given, there too.
+  bool reload(std::vector<std::string>* errors = nullptr);
   // Stops every container and the housekeeping thread.
   void stop();
 
