@@ -69,6 +69,12 @@ run_echo_container() {
 
     wait_for_status '.reloads.failure' 1
     assert_logged "reload failed, the previous policy stays"
+
+    run "$SOCKGATE" reload --control "$CONTROL"
+    assert_equal "reload exit status" "$status" 1
+    assert_equal "reload reply" "${lines[0]}" "sockgate: reload failed; the previous policy stays"
+    assert_equal "reload error" "${lines[1]}" \
+        "$OCI_WORK/host.rules:1:14: error: expected an action: 'bypass', 'pass' or 'deny', found 'bypas'"
     run run_echo_container after-reload
     assert_equal "bypassed" "$(jq -r .bypassed <<<"$output")" true
     assert_status '.rules[] | select(.name == "test-host") | .connect_matches' 1
