@@ -29,8 +29,8 @@ import sockgate_only
 MODES = {
     "full": {"runs": 5, "seconds": 2.0, "iperf3_seconds": 3, "syscall_iterations": 1_000_000,
              "gateways": 100, "rules_min_time": 0.5},
-    "quick": {"runs": 3, "seconds": 1.0, "iperf3_seconds": 1, "syscall_iterations": 300_000,
-              "gateways": 100, "rules_min_time": 0.1},
+    "quick": {"runs": 2, "seconds": 0.5, "iperf3_seconds": 1, "syscall_iterations": 300_000,
+              "gateways": 20, "rules_min_time": 0.05},
     "smoke": {"runs": 1, "seconds": 0.3, "iperf3_seconds": 1, "syscall_iterations": 100_000,
               "gateways": 5, "rules_min_time": 0.01},
 }
@@ -52,7 +52,7 @@ def parse_arguments():
                              "SOCKGATE_BENCH_* ports that bench/run.sh appends")
     parser.add_argument("--out", required=True, help="directory for the results")
     parser.add_argument("--mode", choices=sorted(MODES), default="full",
-                        help="full: 5 runs per cell; quick: 3 shorter runs; smoke: 1 tiny run")
+                        help="full: 5 runs per cell; quick: 2 shorter runs; smoke: 1 tiny run")
     parser.add_argument("--command", default="",
                         help="the command line that started the suite, for the report")
     return parser.parse_args()
