@@ -12,7 +12,7 @@ usage() {
     cat <<'USAGE'
 usage: sudo bash bench/run.sh [--quick | --smoke] [--out DIR] [--build-dir DIR] [--no-deps]
 
-  --quick          3 short runs per cell (about 2.5 minutes after the build)
+  --quick          2 short runs per cell (about 70 seconds after the build)
   --smoke          1 tiny run per cell, to prove that the suite works; asserts no time
   --out DIR        where to write results.json, table.md and plot.png
                    (default: bench/results/full, bench/results/quick or bench/results/smoke)
