@@ -244,5 +244,132 @@ TEST_F(AttackKernelTest, ConcurrentConnectsOnOneSocketBothReturn) {
   EXPECT_EQ(report["second"], "EALREADY");
 }
 
+
+// Round two: connects beside a blocking bypass in flight, connect() on sockets past CLOSE, and
+// Fast Open sends through the i386 and x32 system call ABIs.
+
+// A caller that sets O_NONBLOCK on the shared file and connects while another thread's blocking
+// bypass runs: the host answers EALREADY at once.
+TEST_F(AttackKernelTest, DISABLED_NonBlockingConnectBesideBlockingBypassReturnsAtOnce) {
+  auto report = run_attacker({}, {"waiters", blackhole4(), echo_port(), "nonblock", "2000"});
+  EXPECT_EQ(report["first"]["errno"], "EINPROGRESS");
+  EXPECT_EQ(report["others"][0]["errno"], "EALREADY");
+  EXPECT_LT(report["others"][0]["ms"].get<long>(), 100);
+}
+
+// The first caller is interrupted (no SA_RESTART) while two others wait: on the host both get
+// EALREADY when their own SO_SNDTIMEO runs out, and the socket keeps connecting.
+TEST_F(AttackKernelTest, DISABLED_WaitersOfInterruptedConnectMatchHost) {
+  std::vector<std::string> args = {"waiters", blackhole4(), echo_port(), "interrupt", "1500"};
+  auto on_host = run_attacker_on_host(args);
+  auto report = run_attacker({}, args);
+  EXPECT_EQ(report["first"]["errno"], "EINTR");
+  EXPECT_EQ(report["others"], on_host["others"]);
+  EXPECT_EQ(report["after"], on_host["after"]);
+}
+
+// As above, but the interrupted thread ends at once; the waiters' socket must still connect.
+TEST_F(AttackKernelTest, DISABLED_WaitersAfterInterruptedThreadExitsKeepConnecting) {
+  auto report = run_attacker({}, {"waiters", blackhole4(), echo_port(), "exit", "1500"});
+  EXPECT_EQ(report["others"][0]["errno"], "EALREADY");
+  EXPECT_EQ(report["others"][1]["errno"], "EALREADY");
+  EXPECT_EQ(report["after"]["tcp_state"], 2);  // SYN-SENT, as on the host
+}
+
+TEST_F(AttackKernelTest, ForkedChildConnectBesideBypassGetsEalready) {
+  auto report = run_attacker({}, {"waiters", blackhole4(), echo_port(), "fork", "1500"});
+  EXPECT_EQ(report["first"]["errno"], "EINPROGRESS");
+  EXPECT_EQ(report["others"][0]["errno"], "EALREADY");
+  EXPECT_EQ(report["after"]["tcp_state"], 2);
+}
+
+// The host counts a later caller's SO_SNDTIMEO from its own call (1.5 s after 200 ms).
+TEST_F(AttackKernelTest, DISABLED_ForkedChildConnectWaitsItsOwnSendTimeout) {
+  auto report = run_attacker({}, {"waiters", blackhole4(), echo_port(), "fork", "1500"});
+  EXPECT_GE(report["others"][0]["ms"].get<long>(), 1450);
+}
+
+class ConnectStatesTest : public AttackKernelTest,
+                          public ::testing::WithParamInterface<const char*> {
+ protected:
+  // Runs connect-states on the host and under sockgate for the family named by the parameter.
+  void run_both() {
+    bool v6 = std::string(GetParam()) == "ipv6";
+    std::vector<std::string> args = {
+        "connect-states", v6 ? host6() : host4(), echo_port(), http_port(), refused_port(),
+        host_setting(v6 ? "SOCKGATE_TEST_BLACKHOLE_IPV6" : "SOCKGATE_TEST_BLACKHOLE_IPV4")};
+    on_host_ = run_attacker_on_host(args);
+    report_ = run_attacker({}, args);
+    ASSERT_FALSE(on_host_.empty());
+  }
+  nlohmann::json on_host_, report_;
+};
+
+TEST_P(ConnectStatesTest, ConnectPastClosedMatchesHost) {
+  run_both();
+  for (const char* name : {"listening", "connecting", "connected_nonblocking",
+                           "connected_blocking", "disconnected"}) {
+    EXPECT_EQ(report_[name], on_host_[name]) << name;
+  }
+}
+
+// A connected socket whose peer closed is in CLOSE, but the kernel still answers EISCONN; under
+// sockgate the connect is decided and bypassed again, and fails with EADDRINUSE. A connecting
+// socket that shutdown() disconnected connects anew on the host; under sockgate that fails with
+// EADDRINUSE when the old host socket still holds the local port (most runs).
+TEST_P(ConnectStatesTest, DISABLED_ConnectAfterShutdownIsEisconn) {
+  run_both();
+  EXPECT_EQ(report_["connecting_shut"], on_host_["connecting_shut"]);
+  EXPECT_EQ(report_["shut_wr"], on_host_["shut_wr"]);
+  EXPECT_EQ(report_["shut_rdwr"], on_host_["shut_rdwr"]);
+}
+
+// After a refused connect the host answers the next connect with the error (ECONNREFUSED, or
+// ECONNABORTED once SO_ERROR was read) and then starts anew (EINPROGRESS); under sockgate the
+// retry starts at once and the one after fails with EADDRINUSE.
+TEST_P(ConnectStatesTest, DISABLED_ConnectRetryAfterRefusalMatchesHost) {
+  run_both();
+  EXPECT_EQ(report_["refused_retry"], on_host_["refused_retry"]);
+  EXPECT_EQ(report_["refused_read_retry"], on_host_["refused_read_retry"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, ConnectStatesTest, ::testing::Values("ipv4", "ipv6"));
+
+// The filter fails Fast Open sends of the 64-bit ABIs only; int 0x80 socketcall(SYS_SENDTO,
+// SYS_SENDMSG) with MSG_FASTOPEN connects a new socket to a denied address.
+TEST_F(AttackKernelTest, DISABLED_Int80FastOpenSendHonoursDenyRule) {
+  LoopbackListener listener(SOCK_STREAM);
+  auto report = run_attacker(deny_echo_rules(), {"abi-fastopen", listener.port_text(), host4(),
+                                                 refused_port(), echo_port(), http_port()});
+  EXPECT_EQ(report["i386_sendto_denied"]["peer"], "");
+}
+
+// The same sends from a bypassed (host) socket reach the host's loopback.
+TEST_F(AttackKernelTest, DISABLED_Int80FastOpenOnHostSocketReachesNoHostLoopback) {
+  LoopbackListener listener(SOCK_STREAM);
+  auto report = run_attacker({}, {"abi-fastopen", listener.port_text(), host4(), refused_port(),
+                                  echo_port(), http_port()});
+  EXPECT_EQ(report["host_socket_bypassed"], true);
+  EXPECT_EQ(report["i386_sendto_loopback"]["peer"], "");
+  EXPECT_EQ(report["i386_sendmsg_loopback"]["peer"], "");
+  EXPECT_EQ(listener.count(), 0);
+}
+
+// x32 Fast Open sends fail (EOPNOTSUPP from the filter, or ENOSYS on kernels without x32) and
+// reach nothing; plain sends through every ABI still work.
+TEST_F(AttackKernelTest, X32FastOpenReachesNothingAndPlainSendsWork) {
+  LoopbackListener listener(SOCK_STREAM);
+  auto report = run_attacker(deny_echo_rules(), {"abi-fastopen", listener.port_text(), host4(),
+                                                 refused_port(), echo_port(), http_port()});
+  EXPECT_EQ(report["x32_sendto_loopback"]["peer"], "");
+  EXPECT_EQ(report["x32_sendto_denied"]["peer"], "");
+  EXPECT_NE(report["x32_sendto_denied"]["send"], "0");
+  EXPECT_EQ(report["plain_sendto"], "0");
+  EXPECT_EQ(report["plain_i386_sendto"], "0");
+  auto on_host = run_attacker_on_host({"abi-fastopen", listener.port_text(), host4(),
+                                       refused_port(), echo_port(), http_port()});
+  EXPECT_EQ(report["plain_x32_sendto"], on_host["plain_x32_sendto"]);
+}
+
 }  // namespace
 }  // namespace sockgate::test

@@ -164,6 +164,9 @@ int main(int argc, char** argv) {
       {"short-connections", scenario_short_connections},
       {"fork-storm", scenario_fork_storm},
       {"hup-storm", scenario_hup_storm},
+      {"waiters", scenario_waiters},
+      {"connect-states", scenario_connect_states},
+      {"abi-fastopen", scenario_abi_fastopen},
   };
   if (argc < 2 || scenarios.find(argv[1]) == scenarios.end()) {
     std::fprintf(stderr, "usage: sockgate-attacker SCENARIO ARGS...; scenarios:");

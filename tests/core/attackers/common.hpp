@@ -75,5 +75,8 @@ json scenario_many_blocking(const std::vector<std::string>& args);
 json scenario_short_connections(const std::vector<std::string>& args);
 json scenario_fork_storm(const std::vector<std::string>& args);
 json scenario_hup_storm(const std::vector<std::string>& args);
+json scenario_waiters(const std::vector<std::string>& args);
+json scenario_connect_states(const std::vector<std::string>& args);
+json scenario_abi_fastopen(const std::vector<std::string>& args);
 
 }  // namespace attacker
