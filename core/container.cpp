@@ -161,11 +161,12 @@ std::vector<PublishedPort> Container::published() const {
   return published_;
 }
 
-std::shared_ptr<InFlightCall> Container::begin_in_flight(std::uint64_t notification,
+std::shared_ptr<InFlightCall> Container::begin_in_flight(std::uint64_t notification, pid_t tid,
                                                          std::uint64_t socket_cookie,
                                                          bool bypass) {
   auto call = std::make_shared<InFlightCall>();
   call->notification = notification;
+  call->tid = tid;
   call->socket_cookie = socket_cookie;
   call->bypass = bypass;
   std::lock_guard lock(mutex_);
@@ -176,23 +177,30 @@ std::shared_ptr<InFlightCall> Container::begin_in_flight(std::uint64_t notificat
   return call;
 }
 
-bool Container::join_in_flight(int socket_fd, std::uint64_t notification) {
+JoinResult Container::join_in_flight(int socket_fd, InFlightCall::Caller caller, bool blocking) {
   if (pending_bypasses_.load() == 0) {
-    return false;
+    return JoinResult::none;
   }
   std::uint64_t cookie = socket_cookie(socket_fd);
   std::lock_guard lock(mutex_);
   for (const auto& call : in_flight_) {
-    if (call->bypass && !call->done && call->socket_cookie == cookie) {
-      if (notifier_->valid(call->notification)) {
-        call->waiters.push_back(notification);
-      } else {
-        call->notification = notification;
-      }
-      return true;
+    if (!call->bypass || call->done || call->socket_cookie != cookie) {
+      continue;
     }
+    if (!notifier_->valid(call->notification)) {
+      // The caller was interrupted and this is its restarted call, or another thread's.
+      call->notification = caller.notification;
+      call->tid = caller.tid;
+      call->original = false;
+      return JoinResult::joined;
+    }
+    if (!blocking) {
+      return JoinResult::already;
+    }
+    call->waiters.push_back(caller);
+    return JoinResult::joined;
   }
-  return false;
+  return JoinResult::none;
 }
 
 void Container::set_in_flight_worker(InFlightCall& call, pthread_t worker) {
@@ -205,9 +213,13 @@ bool Container::abandon_if_gone(const std::shared_ptr<InFlightCall>& call) {
   if (notifier_->valid(call->notification)) {
     return false;
   }
-  std::erase_if(call->waiters, [&](std::uint64_t waiter) { return !notifier_->valid(waiter); });
+  std::erase_if(call->waiters, [&](const InFlightCall::Caller& waiter) {
+    return !notifier_->valid(waiter.notification);
+  });
   if (!call->waiters.empty()) {
-    call->notification = call->waiters.front();
+    call->notification = call->waiters.front().notification;
+    call->tid = call->waiters.front().tid;
+    call->original = false;
     call->waiters.erase(call->waiters.begin());
     return false;
   }

@@ -58,16 +58,37 @@ struct PublishedPort {
 // A call that waits in a worker (a connect on a blocking socket). `notification` is the one to
 // respond to: a call restarted after a signal comes back as a new notification and replaces it.
 struct InFlightCall {
+  // A caller of connect(): its notification and thread.
+  struct Caller {
+    std::uint64_t notification = 0;
+    pid_t tid = 0;
+  };
+
   std::uint64_t notification = 0;
+  // The thread of `notification`, whose descriptor table the result is installed in.
+  pid_t tid = 0;
+  // False once `notification` is a restarted call or a waiter that took the place of a caller
+  // that is gone: the kernel returns EALREADY to such a call when SO_SNDTIMEO runs out.
+  bool original = true;
   pthread_t worker{};
   // The container socket's cookie, for a bypass connect that a restarted call can join.
   std::uint64_t socket_cookie = 0;
   // Connects by other threads on the same socket while this one runs; the kernel makes them
   // wait for the same connection.
-  std::vector<std::uint64_t> waiters;
+  std::vector<Caller> waiters;
   bool bypass = false;
   bool done = false;
   bool interrupted = false;
+};
+
+// The outcome of offering a connect() to a bypass in flight on the same socket.
+enum class JoinResult {
+  // No bypass is in flight for the socket.
+  none,
+  // The bypass's worker responds to it.
+  joined,
+  // A non-blocking connect beside a connect in progress: respond EALREADY at once.
+  already,
 };
 
 // What the gateway learned of a container's network namespace when it attached.
@@ -121,11 +142,11 @@ class Container : public std::enable_shared_from_this<Container> {
   std::vector<PublishedPort> published() const;
 
   // In-flight calls, shared by the loop thread, the workers and the housekeeping timer.
-  std::shared_ptr<InFlightCall> begin_in_flight(std::uint64_t notification,
+  std::shared_ptr<InFlightCall> begin_in_flight(std::uint64_t notification, pid_t tid,
                                                 std::uint64_t socket_cookie, bool bypass);
   // Hands a restarted connect to the bypass still connecting for the socket `socket_fd`, which
   // will respond to `notification` instead of the interrupted one. False when there is none.
-  bool join_in_flight(int socket_fd, std::uint64_t notification);
+  JoinResult join_in_flight(int socket_fd, InFlightCall::Caller caller, bool blocking);
   void set_in_flight_worker(InFlightCall& call, pthread_t worker);
   // Ends the call if its notification and those of its waiters are gone; returns whether it
   // did. A waiter whose caller still waits takes the place of a caller that is gone.
@@ -141,7 +162,7 @@ class Container : public std::enable_shared_from_this<Container> {
   std::shared_ptr<const UniqueFd> thread_pidfd(pid_t tid, int& error);
   void forget_thread(pid_t tid);
   // Closes the cached pidfds of threads that exited and the fdinfo files of descriptors that
-  // are closed, so the gateway holds nothing for processes that are gone.
+  // are closed, so the gateway keeps nothing open for processes that are gone.
   void prune_caches();
 
   // Descriptor `fd` of thread `tid` as its fdinfo shows it now; std::nullopt when it is

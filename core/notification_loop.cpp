@@ -286,6 +286,21 @@ SocketAddress host_bind_address(const Call& call) {
   return SocketAddress::any(call.domain, event.port);
 }
 
+// Carries out a bypass connect to `destination`. A socket that is a host socket already (its
+// earlier connect was refused, or it was shut down) connects itself, as it would on the host:
+// the kernel then keeps its local port and returns EISCONN for a socket it still counts as
+// connected.
+void connect_bypassed(Call& call, const SocketAddress& destination) {
+  if (call.home != SocketHome::host) {
+    bypass_connect(call, destination);
+    return;
+  }
+  // NOTE: the new connection's bytes count toward the rule of the socket's first connect, whose
+  // tracking follows the socket's cookie.
+  call.address = destination;
+  perform_on_socket(call);
+}
+
 void carry_out_connect(Call& call) {
   Gateway& gateway = call.container->gateway();
   if (call.type == SOCK_STREAM && tcp_past_closed(call.socket.get())) {
@@ -297,7 +312,7 @@ void carry_out_connect(Call& call) {
     log().debug("container {}: {} is its own published port, connecting to {} on the host",
                 call.container->info().id, call.address.to_string(), redirect->to_string());
     gateway.record_decision(call, rules::Action::bypass);
-    bypass_connect(call, *redirect);
+    connect_bypassed(call, *redirect);
     return;
   }
   rules::Action action = call.decision.action;
@@ -307,7 +322,7 @@ void carry_out_connect(Call& call) {
   }
   gateway.record_decision(call, action);
   if (action == rules::Action::bypass) {
-    bypass_connect(call, call.address);
+    connect_bypassed(call, call.address);
   } else if (call.home == SocketHome::host) {
     pass_on_new_container_socket(call);
   } else {
@@ -398,10 +413,18 @@ void handle_notification(const std::shared_ptr<Container>& container,
   if (inspected > 0) {
     return;
   }
-  if (call.call.operation == rules::Operation::connect && call.home == SocketHome::container &&
-      container->join_in_flight(call.socket.get(), call.id)) {
-    // A restarted connect whose bypass is still connecting: the worker responds to this one.
-    return;
+  if (call.call.operation == rules::Operation::connect && call.home == SocketHome::container) {
+    // A connect on a socket whose bypass is still connecting (a restarted call, or another
+    // thread's) gets its response from that bypass's worker.
+    switch (container->join_in_flight(call.socket.get(), {call.id, call.tid}, call.blocking)) {
+      case JoinResult::joined:
+        return;
+      case JoinResult::already:
+        send_response(call, EALREADY);
+        return;
+      case JoinResult::none:
+        break;
+    }
   }
   decide_and_carry_out(call);
 }

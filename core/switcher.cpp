@@ -133,9 +133,9 @@ int reproduce_bound_port(Call& call, int host) {
   return 0;
 }
 
-// Connects the connected host socket `fd` once more, which moves the socket from "connecting"
-// to "connected" as a blocking connect() leaves it; a later connect() then fails with EISCONN
-// as on the host, where it would otherwise succeed once more.
+// Connects the connected host socket `fd` once more. This moves the socket from "connecting" to
+// "connected", as a blocking connect() leaves it, so a later connect() fails with EISCONN as on
+// the host instead of succeeding once more.
 void settle_connected(int fd, const SocketAddress& destination) {
   [[maybe_unused]] int result = ::connect(fd, destination.get(), destination.length);
 }
@@ -158,9 +158,10 @@ int finished_connect_result(int fd) {
 }
 
 // Responds `error` to the connects of other threads that waited for the same connection.
-void respond_to_waiters(const Call& call, const std::vector<std::uint64_t>& waiters, int error) {
-  for (std::uint64_t waiter : waiters) {
-    call.container->notifier().respond(waiter, 0, error);
+void respond_to_waiters(const Call& call, const std::vector<InFlightCall::Caller>& waiters,
+                        int error) {
+  for (const InFlightCall::Caller& waiter : waiters) {
+    call.container->notifier().respond(waiter.notification, 0, error);
   }
 }
 
@@ -168,7 +169,8 @@ void respond_to_waiters(const Call& call, const std::vector<std::uint64_t>& wait
 void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host,
                      const SocketAddress& destination) {
   Container& container = *call->container;
-  auto in_flight = container.begin_in_flight(call->id, socket_cookie(call->socket.get()), true);
+  auto in_flight =
+      container.begin_in_flight(call->id, call->tid, socket_cookie(call->socket.get()), true);
   long long timeout = send_timeout_milliseconds(call->socket.get());
   container.gateway().workers().submit([call, host, in_flight, timeout, destination] {
     Container& owner = *call->container;
@@ -194,10 +196,12 @@ void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host,
       }
     }
     call->id = owner.finish_in_flight(in_flight);
+    call->tid = in_flight->tid;
     if (timed_out) {
       // The kernel fails a blocking connect that outlived SO_SNDTIMEO with EINPROGRESS and
-      // keeps connecting; so does the installed host socket. Other callers get EALREADY.
-      install_and_respond(*call, std::move(*host), EINPROGRESS);
+      // keeps connecting; so does the installed host socket. A call that found the connect
+      // already started (restarted, or waiting beside it) gets EALREADY, as do the waiters.
+      install_and_respond(*call, std::move(*host), in_flight->original ? EINPROGRESS : EALREADY);
       respond_to_waiters(*call, in_flight->waiters, EALREADY);
       return;
     }
@@ -218,7 +222,7 @@ void wait_for_bypass(std::shared_ptr<Call> call, std::shared_ptr<UniqueFd> host,
 // Performs a connect on a blocking socket of the target in a worker.
 void connect_in_worker(std::shared_ptr<Call> call) {
   Container& container = *call->container;
-  auto in_flight = container.begin_in_flight(call->id, 0, false);
+  auto in_flight = container.begin_in_flight(call->id, call->tid, 0, false);
   container.gateway().workers().submit([call, in_flight] {
     Container& owner = *call->container;
     owner.set_in_flight_worker(*in_flight, ::pthread_self());
