@@ -230,7 +230,9 @@ int free_port() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // The wildcard address, because tests publish on it: a port free on 127.0.0.1 can still be
+  // the local port of a connection (or one in TIME-WAIT) on another address.
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
   bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
   socklen_t length = sizeof address;
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);

@@ -55,7 +55,7 @@ nlohmann::json run_probe(const std::vector<std::string>& run_flags,
 // The probe directly on the host, without sockgate.
 nlohmann::json run_probe_on_host(const std::vector<std::string>& probe_args);
 
-// A TCP port that is free on the host's loopback now.
+// A TCP port that is free on every host address now.
 int free_port();
 
 }  // namespace sockgate::test
