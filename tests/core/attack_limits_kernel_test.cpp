@@ -4,17 +4,24 @@
 // that its descriptors return to where they were.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -231,9 +238,34 @@ class ControlSocketTest : public AttackLimitsKernelTest {
     return reply;
   }
 
+  // The descriptors that the gateway process has open.
+  long gateway_descriptors() {
+    std::string directory = "/proc/" + std::to_string(gateway_->pid()) + "/fd";
+    auto entries = std::filesystem::directory_iterator(directory);
+    return std::distance(std::filesystem::begin(entries), std::filesystem::end(entries));
+  }
+
+  // The user and system CPU time of the gateway process, in clock ticks.
+  long gateway_cpu_ticks() {
+    std::ifstream file("/proc/" + std::to_string(gateway_->pid()) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    // Fields 14 and 15 (utime, stime) follow the command name, which ends at the last ')'.
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    for (int index = 3; index < 14; ++index) {
+      fields >> field;
+    }
+    long user = 0;
+    long system = 0;
+    fields >> user >> system;
+    return user + system;
+  }
+
   std::string path_;
   std::unique_ptr<BackgroundProcess> gateway_;
 };
+
+const std::string kStatusRequest = "{\"command\":\"status\"}\n";
 
 TEST_F(ControlSocketTest, AnswersGarbageWithAnError) {
   start({});
@@ -281,6 +313,194 @@ TEST_F(ControlSocketTest, ServesWhileAnotherClientDoesNotRead) {
   std::string reply = request(status_request, 5000);
   close(stalled);
   EXPECT_NE(reply, "") << "no status reply within 5 s";
+}
+
+
+// The request line may hold 4096 bytes before its line end; one byte more gets an error at once.
+TEST_F(ControlSocketTest, LimitsRequestLineTo4096Bytes) {
+  start({});
+  auto line_of = [](std::size_t length) {
+    std::string line = "{\"command\":\"status\"";
+    line += std::string(length - line.size() - 1, ' ');
+    return line + "}";
+  };
+  for (std::size_t length : {4095, 4096}) {
+    auto reply = nlohmann::json::parse(request(line_of(length) + "\n", 5000));
+    EXPECT_EQ(reply["ok"], true) << length << " bytes";
+  }
+  for (const std::string& text : {line_of(4097) + "\n", line_of(4097)}) {
+    auto started = std::chrono::steady_clock::now();
+    std::string reply = request(text, 5000);
+    auto waited = std::chrono::steady_clock::now() - started;
+    ASSERT_NE(reply, "") << "no reply to " << text.size() << " bytes";
+    EXPECT_EQ(nlohmann::json::parse(reply)["ok"], false);
+    EXPECT_NE(reply.find("longer than 4096 bytes"), std::string::npos) << reply;
+    EXPECT_LT(waited, std::chrono::seconds(1)) << text.size() << " bytes";
+  }
+}
+
+// Hundreds of silent connections: the 16 accepted ones time out after 2 s, the rest are closed
+// at once, and afterwards the gateway serves with the descriptors it had before.
+TEST_F(ControlSocketTest, FloodOfSilentClientsLeaksNothing) {
+  start({});
+  ASSERT_EQ(nlohmann::json::parse(request(kStatusRequest, 5000))["ok"], true);
+  long before = gateway_descriptors();
+  std::vector<int> silent;
+  for (int i = 0; i < 400; ++i) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path_.c_str(), sizeof address.sun_path - 1);
+    connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    silent.push_back(fd);
+    usleep(2000);
+  }
+  for (int fd : silent) {
+    close(fd);
+  }
+  usleep(2500 * 1000);
+  auto reply = nlohmann::json::parse(request(kStatusRequest, 5000));
+  EXPECT_EQ(reply["ok"], true);
+  EXPECT_EQ(gateway_descriptors(), before);
+}
+
+// While the gateway is out of descriptors, accept() fails with EMFILE, so the server pauses
+// accepting for 1 s at a time instead of spinning. Once descriptors return, it serves again.
+TEST_F(ControlSocketTest, ServesAgainAfterDescriptorsRunOut) {
+  start({});
+  ASSERT_EQ(nlohmann::json::parse(request(kStatusRequest, 5000))["ok"], true);
+  long before = gateway_descriptors();
+  rlimit original{};
+  ASSERT_EQ(prlimit(gateway_->pid(), RLIMIT_NOFILE, nullptr, &original), 0);
+  rlimit exhausted{10, original.rlim_max};
+  ASSERT_EQ(prlimit(gateway_->pid(), RLIMIT_NOFILE, &exhausted, nullptr), 0);
+  long ticks_before = gateway_cpu_ticks();
+  std::string during = request(kStatusRequest, 3000);
+  long ticks_during = gateway_cpu_ticks() - ticks_before;
+  ASSERT_EQ(prlimit(gateway_->pid(), RLIMIT_NOFILE, &original, nullptr), 0);
+  EXPECT_EQ(during, "");
+  EXPECT_LT(ticks_during, 30) << "clock ticks of CPU time in 3 s without descriptors";
+  auto reply = nlohmann::json::parse(request(kStatusRequest, 5000));
+  EXPECT_EQ(reply["ok"], true);
+  EXPECT_EQ(gateway_descriptors(), before);
+}
+
+// `--control PATH` naming a regular file, such as a mistyped rules file, must leave that file
+// alone. Today the gateway takes it for a stale socket (connect() fails with ECONNREFUSED),
+// unlinks it and binds its socket there.
+TEST_F(ControlSocketTest, DISABLED_KeepsRegularFileAtControlPath) {
+  std::string path = directory_.write("notes.txt", "keep me\n");
+  BackgroundProcess gateway(
+      {sockgate_binary(), "run", "--metrics", "none", "--control", path, "--", "sleep", "2"});
+  int status = gateway.wait(20);
+  std::ifstream file(path);
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "keep me\n");
+  EXPECT_EQ(status, 125) << "the gateway should refuse to start";
+}
+
+// A status reply must describe one policy. status_json() takes the active policy first and
+// the metrics snapshot second, and the snapshot reads the series that Metrics::bind_rules
+// installed last. A SIGHUP reload between the two therefore pairs one policy's rule names and
+// counters with the other policy's rule texts. Measured: 58 of 25,421 and 125 of 18,823
+// replies were mixed in two 10 s storms.
+TEST_F(ControlSocketTest, DISABLED_StatusDescribesOnePolicyDuringReloads) {
+  std::string first;
+  for (int i = 0; i < 300; ++i) {
+    first += "rule a" + std::to_string(i) + ": deny connect tcp to 10.1." +
+             std::to_string(i >> 8) + "." + std::to_string(i & 255) + "\n";
+  }
+  std::string second;
+  for (int i = 0; i < 20; ++i) {
+    second += "rule b" + std::to_string(i) + ": bypass connect tcp to 10.2.0." +
+              std::to_string(i) + " port " + std::to_string(i + 1) + "\n";
+  }
+
+  std::string rules = directory_.write("flip.rules", first);
+  start({"--rules", rules});
+
+  std::atomic<bool> stop{false};
+  std::thread flipper([&] {
+    for (int round = 0; !stop; ++round) {
+      std::string staged = directory_.write("flip.next", round % 2 == 0 ? second : first);
+      std::filesystem::rename(staged, rules);
+      kill(gateway_->pid(), SIGHUP);
+      usleep(2000);
+    }
+  });
+
+  int replies = 0;
+  int mismatched = 0;
+  std::string example;
+  std::int64_t first_generation = -1;
+  std::int64_t last_generation = -1;
+  // The window is short, so the loop runs until the first mismatch or for 20 s.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (mismatched == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::string reply = request(kStatusRequest, 5000);
+    if (reply.empty()) {
+      continue;
+    }
+    ++replies;
+    auto status = nlohmann::json::parse(reply);
+    last_generation = status["generation"];
+    first_generation = first_generation < 0 ? last_generation : first_generation;
+    for (const auto& rule : status["rules"]) {
+      std::string name = rule["name"];
+      std::string text = rule.value("text", std::string());
+      bool matches = name == "default" ? !rule.contains("text")
+                                       : text.starts_with("rule " + name + ":");
+      if (!matches) {
+        ++mismatched;
+        example = name + " with text '" + text + "'";
+        break;
+      }
+    }
+  }
+  stop = true;
+  flipper.join();
+
+  EXPECT_EQ(mismatched, 0) << "for example " << example << " in " << replies << " replies";
+  if (mismatched == 0) {
+    // Without a mismatch, the storm must have run: many replies over many reloads.
+    EXPECT_GT(replies, 100);
+    EXPECT_GT(last_generation - first_generation, 100) << "reloads seen in status replies";
+  }
+}
+
+// `sockgate status` sets no deadline of its own, so it waits forever for a gateway that
+// accepted the connection but sends no reply. SIGSTOP causes that here, and a long reload on
+// the control thread does too. The client should give up with an error.
+TEST_F(ControlSocketTest, DISABLED_StatusGivesUpOnStoppedGateway) {
+  start({});
+  ASSERT_EQ(kill(gateway_->pid(), SIGSTOP), 0);
+  auto started = std::chrono::steady_clock::now();
+  auto result = run_process({sockgate_binary(), "status", "--control", path_}, 40);
+  auto waited = std::chrono::steady_clock::now() - started;
+  kill(gateway_->pid(), SIGCONT);
+  EXPECT_EQ(result.status, 1);
+  EXPECT_LT(waited, std::chrono::seconds(20));
+}
+
+// The server closes a connection beyond the 16 open ones without a word, so `sockgate status`
+// prints the JSON parser's "unexpected end of input". An error line saying why would let the
+// client report that the gateway is busy.
+TEST_F(ControlSocketTest, DISABLED_ClientBeyondLimitGetsErrorReply) {
+  start({});
+  std::vector<int> silent;
+  for (int i = 0; i < 16; ++i) {
+    silent.push_back(connect_client());
+  }
+  usleep(200 * 1000);
+  std::string reply = request(kStatusRequest, 1000);
+  auto result = run_process({sockgate_binary(), "status", "--control", path_}, 20);
+  for (int fd : silent) {
+    close(fd);
+  }
+  ASSERT_NE(reply, "") << "the connection was closed without a reply";
+  EXPECT_EQ(nlohmann::json::parse(reply)["ok"], false);
+  EXPECT_EQ(result.status, 1);
+  EXPECT_EQ(result.err.find("json.exception"), std::string::npos) << result.err;
 }
 
 }  // namespace
