@@ -69,6 +69,12 @@ void add_status_command(CLI::App& app, int& exit_code) {
   status->callback([flags, &exit_code] {
     try {
       auto reply = control_request(control_path(*flags), {{"command", "status"}});
+      if (!reply.value("ok", false)) {
+        std::fprintf(stderr, "sockgate: %s\n",
+                     reply.value("error", std::string("the gateway refused the request")).c_str());
+        exit_code = 1;
+        return;
+      }
       std::fputs(flags->json ? (reply.dump(2) + "\n").c_str() : format_status(reply).c_str(),
                  stdout);
       exit_code = 0;

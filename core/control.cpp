@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -110,7 +112,15 @@ ControlServer::ControlServer(std::string path, Gateway& gateway)
                                          "or pass another --control path", path_));
   }
   probe.reset();
-  ::unlink(path_.c_str());
+  struct stat existing {};
+  if (::lstat(path_.c_str(), &existing) == 0) {
+    if (!S_ISSOCK(existing.st_mode)) {
+      throw std::runtime_error(fmt::format(
+          "the control socket path {} exists and is not a socket; pass another --control path",
+          path_));
+    }
+    ::unlink(path_.c_str());
+  }
   mode_t old_mask = ::umask(0177);
   int bound = ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
   ::umask(old_mask);
@@ -219,6 +229,14 @@ void ControlServer::accept_clients() {
 // Closes a connection beyond kMaxClients. Logs at most one line per kRejectionLogInterval, with
 // the number of connections rejected since the previous line.
 void ControlServer::reject(UniqueFd socket) {
+  std::string busy = nlohmann::json{{"ok", false},
+                                    {"error", fmt::format("the gateway serves {} control clients "
+                                                          "at once, the maximum; retry later",
+                                                          kMaxClients)}}
+                         .dump() +
+                     "\n";
+  [[maybe_unused]] auto sent = ::send(socket.get(), busy.data(), busy.size(),
+                                      MSG_NOSIGNAL | MSG_DONTWAIT);
   ++rejected_unlogged_;
   auto now = std::chrono::steady_clock::now();
   if (now - last_rejection_log_ < kRejectionLogInterval) {
@@ -314,6 +332,14 @@ void ControlServer::close_expired_clients() {
       log().warn("control socket: closed the connection of {} because it sent no complete "
                  "request line within {} ms ({} bytes received)",
                  client.peer, kRequestTimeout.count(), client.request.size());
+      std::string late = nlohmann::json{{"ok", false},
+                                        {"error", fmt::format("no complete request line within "
+                                                              "{} ms",
+                                                              kRequestTimeout.count())}}
+                             .dump() +
+                         "\n";
+      [[maybe_unused]] auto sent = ::send(client.socket.get(), late.data(), late.size(),
+                                          MSG_NOSIGNAL | MSG_DONTWAIT);
     } else {
       log().warn("control socket: closed the connection of {} because it did not read its "
                  "reply within {} ms ({} of {} bytes sent)",
@@ -360,9 +386,23 @@ nlohmann::json ControlServer::handle(const nlohmann::json& request) {
 }
 
 nlohmann::json control_request(const std::string& path, const nlohmann::json& request) {
+  // Each step (connect, send, every read) gives up after this long, so a stopped or stuck
+  // gateway cannot hang the command.
+  constexpr int kTimeoutSeconds = 15;
   sockaddr_un address = unix_address(path);
   UniqueFd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  timeval timeout{kTimeoutSeconds, 0};
+  ::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  auto timed_out = [&] {
+    return std::runtime_error(fmt::format(
+        "the gateway at {} did not answer within {} s; it may be stopped or busy", path,
+        kTimeoutSeconds));
+  };
   if (::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    if (errno == EAGAIN) {
+      throw timed_out();
+    }
     throw std::runtime_error(fmt::format("cannot reach the gateway at {}: {}; is it running?",
                                          path, std::strerror(errno)));
   }
@@ -373,12 +413,50 @@ nlohmann::json control_request(const std::string& path, const nlohmann::json& re
   while ((length = ::recv(client.get(), buffer, sizeof buffer, 0)) > 0) {
     reply.append(buffer, static_cast<std::size_t>(length));
   }
-  return nlohmann::json::parse(reply);
+  if (length < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    throw timed_out();
+  }
+  if (reply.empty()) {
+    throw std::runtime_error(fmt::format("the gateway at {} closed the connection without a "
+                                         "reply; retry",
+                                         path));
+  }
+  try {
+    return nlohmann::json::parse(reply);
+  } catch (const nlohmann::json::exception&) {
+    throw std::runtime_error(
+        fmt::format("the gateway at {} sent a reply that is not JSON: {}", path,
+                    reply.substr(0, 200)));
+  }
+}
+
+// Whether `snapshot` holds the metrics of the rules `infos`, in order, then the default.
+bool describes(const metrics::Snapshot& snapshot, std::span<const rules::RuleInfo> infos) {
+  if (snapshot.rules.size() != infos.size() + 1) {
+    return false;
+  }
+  for (std::size_t i = 0; i < infos.size(); ++i) {
+    if (snapshot.rules[i].name != infos[i].name) {
+      return false;
+    }
+  }
+  return true;
 }
 
 nlohmann::json status_json(Gateway& gateway) {
+  // A reload binds the metrics to the next policy's rules just before it makes that policy
+  // active, so the two reads are repeated until they describe the same policy.
   auto active = gateway.policy();
   metrics::Snapshot snapshot = gateway.metrics().snapshot();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto now = gateway.policy();
+    if (now == active && describes(snapshot, active->policy->rules())) {
+      break;
+    }
+    std::this_thread::yield();
+    active = now;
+    snapshot = gateway.metrics().snapshot();
+  }
   nlohmann::json rules = nlohmann::json::array();
   auto infos = active->policy->rules();
   for (std::size_t i = 0; i < snapshot.rules.size(); ++i) {
