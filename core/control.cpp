@@ -430,7 +430,7 @@ nlohmann::json control_request(const std::string& path, const nlohmann::json& re
   }
 }
 
-// Whether `snapshot` holds the metrics of the rules `infos`, in order, then the default.
+// Whether `snapshot` contains the metrics of the rules `infos`, in order, then the default.
 bool describes(const metrics::Snapshot& snapshot, std::span<const rules::RuleInfo> infos) {
   if (snapshot.rules.size() != infos.size() + 1) {
     return false;
