@@ -12,10 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <span>
 #include <stdexcept>
 #include <system_error>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -430,33 +428,11 @@ nlohmann::json control_request(const std::string& path, const nlohmann::json& re
   }
 }
 
-// Whether `snapshot` contains the metrics of the rules `infos`, in order, then the default.
-bool describes(const metrics::Snapshot& snapshot, std::span<const rules::RuleInfo> infos) {
-  if (snapshot.rules.size() != infos.size() + 1) {
-    return false;
-  }
-  for (std::size_t i = 0; i < infos.size(); ++i) {
-    if (snapshot.rules[i].name != infos[i].name) {
-      return false;
-    }
-  }
-  return true;
-}
-
 nlohmann::json status_json(Gateway& gateway) {
-  // A reload binds the metrics to the next policy's rules just before it makes that policy
-  // active, so the two reads are repeated until they describe the same policy.
+  // The counters of the active policy's own series: a reload binds the next policy's series
+  // just before it makes that policy active.
   auto active = gateway.policy();
-  metrics::Snapshot snapshot = gateway.metrics().snapshot();
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    auto now = gateway.policy();
-    if (now == active && describes(snapshot, active->policy->rules())) {
-      break;
-    }
-    std::this_thread::yield();
-    active = now;
-    snapshot = gateway.metrics().snapshot();
-  }
+  metrics::Snapshot snapshot = gateway.metrics().snapshot(active->series);
   nlohmann::json rules = nlohmann::json::array();
   auto infos = active->policy->rules();
   for (std::size_t i = 0; i < snapshot.rules.size(); ++i) {

@@ -226,10 +226,13 @@ std::string Metrics::text() {
   return prometheus::TextSerializer().Serialize(collect());
 }
 
-Snapshot Metrics::snapshot() {
+Snapshot Metrics::snapshot(std::shared_ptr<const RuleSeries> series) {
   impl_->accounting->refresh();
   Snapshot result;
-  if (const auto series = impl_->book->current()) {
+  if (!series) {
+    series = impl_->book->current();
+  }
+  if (series) {
     for (const RuleSeries::Slot& slot : series->slots()) {
       RuleSnapshot rule{slot.name, slot.action, slot.matches_connect, slot.matches_bind};
       rule.connect_matches = slot.matches->connect.load(std::memory_order_relaxed);

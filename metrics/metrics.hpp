@@ -121,8 +121,8 @@ class Metrics {
   // collect() in the Prometheus text exposition format, as served at /metrics.
   std::string text();
   // Applies the queued destroy messages and reads the open sockets' counters, then returns the
-  // values for `sockgate status`.
-  Snapshot snapshot();
+  // values for `sockgate status`: the rules of `series`, or of the series bound last when null.
+  Snapshot snapshot(std::shared_ptr<const RuleSeries> series = nullptr);
 
  private:
   friend class MetricsCollector;
