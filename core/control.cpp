@@ -66,6 +66,13 @@ std::string peer_description(int socket) {
 
 bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
+// Sends an error reply line without waiting, before the server closes the connection; a client
+// whose buffer is full misses it.
+void send_error_line(int fd, const std::string& error) {
+  std::string line = nlohmann::json{{"ok", false}, {"error", error}}.dump() + "\n";
+  [[maybe_unused]] auto sent = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 void write_all(int fd, const std::string& text) {
   std::size_t written = 0;
   while (written < text.size()) {
@@ -227,14 +234,9 @@ void ControlServer::accept_clients() {
 // Closes a connection beyond kMaxClients. Logs at most one line per kRejectionLogInterval, with
 // the number of connections rejected since the previous line.
 void ControlServer::reject(UniqueFd socket) {
-  std::string busy = nlohmann::json{{"ok", false},
-                                    {"error", fmt::format("the gateway serves {} control clients "
-                                                          "at once, the maximum; retry later",
-                                                          kMaxClients)}}
-                         .dump() +
-                     "\n";
-  [[maybe_unused]] auto sent = ::send(socket.get(), busy.data(), busy.size(),
-                                      MSG_NOSIGNAL | MSG_DONTWAIT);
+  send_error_line(socket.get(), fmt::format("the gateway serves {} control clients at once, "
+                                            "the maximum; retry later",
+                                            kMaxClients));
   ++rejected_unlogged_;
   auto now = std::chrono::steady_clock::now();
   if (now - last_rejection_log_ < kRejectionLogInterval) {
@@ -330,14 +332,8 @@ void ControlServer::close_expired_clients() {
       log().warn("control socket: closed the connection of {} because it sent no complete "
                  "request line within {} ms ({} bytes received)",
                  client.peer, kRequestTimeout.count(), client.request.size());
-      std::string late = nlohmann::json{{"ok", false},
-                                        {"error", fmt::format("no complete request line within "
-                                                              "{} ms",
-                                                              kRequestTimeout.count())}}
-                             .dump() +
-                         "\n";
-      [[maybe_unused]] auto sent = ::send(client.socket.get(), late.data(), late.size(),
-                                          MSG_NOSIGNAL | MSG_DONTWAIT);
+      send_error_line(client.socket.get(), fmt::format("no complete request line within {} ms",
+                                                       kRequestTimeout.count()));
     } else {
       log().warn("control socket: closed the connection of {} because it did not read its "
                  "reply within {} ms ({} of {} bytes sent)",
@@ -394,7 +390,7 @@ nlohmann::json control_request(const std::string& path, const nlohmann::json& re
   ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   auto timed_out = [&] {
     return std::runtime_error(fmt::format(
-        "the gateway at {} did not answer within {} s; it may be stopped or busy", path,
+        "the gateway at {} did not reply within {} s; it may be stopped or busy", path,
         kTimeoutSeconds));
   };
   if (::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
