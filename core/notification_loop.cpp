@@ -286,10 +286,9 @@ SocketAddress host_bind_address(const Call& call) {
   return SocketAddress::any(call.domain, event.port);
 }
 
-// Carries out a bypass connect to `destination`. A socket that is a host socket already (its
-// earlier connect was refused, or it was shut down) connects itself, as it would on the host:
-// the kernel then keeps its local port and returns EISCONN for a socket it still counts as
-// connected.
+// Carries out a bypass connect to `destination`. A socket that is a host socket already, because
+// its earlier connect was refused or it was shut down, connects itself as it would on the host.
+// The kernel then keeps its local port, and returns EISCONN if it still counts it as connected.
 void connect_bypassed(Call& call, const SocketAddress& destination) {
   if (call.home != SocketHome::host) {
     bypass_connect(call, destination);

@@ -13,11 +13,11 @@
 // bind is ever notified: runtimes use sendmsg and fcntl while they hand the listener over, and
 // would hang waiting for the gateway they are handing it to.
 //
-// Two kinds of call open connections without a connect() to notify, so when the base lets them
-// run the profile fails them, as the filter of `sockgate run` does: io_uring_setup,
-// io_uring_enter and io_uring_register with ENOSYS, and sendto, sendmsg and sendmmsg with
-// MSG_FASTOPEN in their flags with EOPNOTSUPP (rules with SCMP_CMP_MASKED_EQ, where "value" is
-// the mask and "valueTwo" the expected value). The send calls are taken out of the base's rules
+// Two kinds of call open connections without a connect() to notify. When the base lets them run,
+// the profile fails them as the filter of `sockgate run` does: io_uring_setup, io_uring_enter
+// and io_uring_register with ENOSYS, and sendto, sendmsg and sendmmsg with MSG_FASTOPEN in their
+// flags with EOPNOTSUPP. Those rules use SCMP_CMP_MASKED_EQ, where "value" is the mask and
+// "valueTwo" the expected value. The send calls are taken out of the base's rules
 // without arguments that allow them, because runc 1.1.5 accepts an earlier conditional rule
 // beside such a rule but lets the rule without arguments decide every call.
 //

@@ -1,5 +1,5 @@
 // Attack tests: sockgate-attacker runs hostile socket code inside `sockgate run`, as an
-// unprivileged user, against the test host and listeners on the host's loopback, and the tests
+// unprivileged user, against the test host and listeners on the host's loopback. The tests
 // compare what it achieved with the rules and with the same code on the host.
 //
 // Tests named DISABLED_ state the behaviour a program would see without sockgate, in cases that
@@ -70,8 +70,8 @@ TEST_F(AttackKernelTest, AddressRewriteRaceNeverReachesHostLoopback) {
   EXPECT_EQ(listener.count(), 0);
 }
 
-// A non-blocking bypassed connect that is refused leaves a host socket in the process; its
-// sendto(MSG_FASTOPEN) connects without a connect() call that the filter could trap.
+// A non-blocking bypassed connect that is refused leaves a host socket in the process. Its
+// sendto(MSG_FASTOPEN) would connect without a connect() call for the filter to trap.
 TEST_F(AttackKernelTest, FastOpenOnHostSocketReachesNoHostLoopback) {
   LoopbackListener listener(SOCK_STREAM);
   auto report =
@@ -140,7 +140,7 @@ TEST_F(AttackKernelTest, UringConnectHonoursDenyRule) {
 }
 
 // Known difference: the filter continues connect() on sockets it does not police (AF_UNIX
-// here); the kernel then looks up the descriptor and reads the address again, after another
+// here). The kernel then looks up the descriptor and reads the address again, after another
 // thread swapped both. The race is won only sometimes.
 TEST_F(AttackKernelTest, DISABLED_DescriptorSwapDuringContinueReachesNoHostLoopback) {
   LoopbackListener listener(SOCK_STREAM);
@@ -191,7 +191,7 @@ TEST_F(AttackKernelTest, ConnectOnListeningSocketKeepsListening) {
 }
 
 // Known difference: after EINTR the kernel goes on connecting, so the socket stays in SYN-SENT
-// and is not writable; under sockgate the original socket is still in place.
+// and is not writable. Under sockgate the original socket is still in place.
 TEST_F(AttackKernelTest, DISABLED_InterruptedConnectKeepsConnecting) {
   std::vector<std::string> args = {"signal-connect", blackhole4(), echo_port(), "interrupt",
                                    "500"};
@@ -221,7 +221,7 @@ TEST_F(AttackKernelTest, SendTimeoutEndsConnectOnTime) {
   EXPECT_LE(report["first"]["ms"].get<long>(), 850);
 }
 
-// Another thread replaces the descriptor while its blocking connect runs; the kernel finishes
+// Another thread replaces the descriptor while its blocking connect runs. The kernel finishes
 // the connect on the original socket and leaves the new file in place.
 TEST_F(AttackKernelTest, ReplacedDescriptorIsNotOverwritten) {
   auto report =
@@ -237,7 +237,8 @@ TEST_F(AttackKernelTest, ClosedDescriptorStaysClosed) {
   EXPECT_EQ(report["open"], false);
 }
 
-// Two threads connect one socket; the second call must not take over the first one's answer.
+// Two threads connect one socket, and the second call must not take over the first one's
+// response.
 TEST_F(AttackKernelTest, ConcurrentConnectsOnOneSocketBothReturn) {
   auto report = run_attacker({}, {"concurrent-connect", blackhole4(), echo_port(), "1500"});
   EXPECT_EQ(report["first"], "EINPROGRESS");

@@ -66,8 +66,9 @@ TEST_F(AttackLimitsKernelTest, KilledProcessesWithPendingConnectsLeakNothing) {
   EXPECT_EQ(report["echo_after"]["errno"], "0");
 }
 
-// Each pending blocking connect holds three descriptors in the gateway (a pidfd, the target's
-// socket and the host socket); `sockgate run` raises its open file limit to the hard limit.
+// Each pending blocking connect keeps three descriptors open in the gateway (a pidfd, the
+// target's socket and the host socket), so `sockgate run` raises its open file limit to the hard
+// limit.
 TEST_F(AttackLimitsKernelTest, ManyBlockingConnectsLeaveRoomForOthers) {
   auto report = run_attacker(
       {}, {"many-blocking", blackhole4(), echo_port(), "600", host4(), http_port()});
@@ -102,7 +103,7 @@ TEST_F(AttackLimitsKernelTest, HupStormKeepsServing) {
   expect_descriptors_back(report);
 }
 
-// Hostile rule files: `sockgate check` must answer with a diagnostic, in bounded time.
+// Hostile rule files: `sockgate check` must report a diagnostic, in bounded time.
 
 TEST_F(AttackLimitsKernelTest, CheckRejectsIncludeCycle) {
   directory_.write("b.rules", "include \"a.rules\"\n");
@@ -279,7 +280,7 @@ TEST_F(ControlSocketTest, AnswersGarbageWithAnError) {
   EXPECT_EQ(status["ok"], true);
 }
 
-// One client that sends a byte per second and never a line end holds the only control thread.
+// One client sends a byte per second and never a line end, while another asks for the status.
 TEST_F(ControlSocketTest, ServesWhileAnotherClientDrips) {
   start({});
   int dripping = connect_client();
@@ -399,8 +400,8 @@ TEST_F(ControlSocketTest, KeepsRegularFileAtControlPath) {
 }
 
 // A status reply must describe one policy, even when a SIGHUP reload lands between reading the
-// active policy and the metrics snapshot (before the fix, 58 of 25,421 replies in a 10 s storm
-// paired one policy's rule names and counters with the other's rule texts).
+// active policy and the metrics snapshot. Reading the counters of the series bound last once
+// paired one policy's rule texts with the other's names and counters in 58 of 25,421 replies.
 TEST_F(ControlSocketTest, StatusDescribesOnePolicyDuringReloads) {
   std::string first;
   for (int i = 0; i < 300; ++i) {

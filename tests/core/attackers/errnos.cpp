@@ -1,6 +1,6 @@
 // errno-matrix: the errno of connect() and bind() for invalid descriptors, pointers, lengths and
 // families, and for sockets in unusual states. The tests compare it with the same program on
-// the host, where the kernel alone answers.
+// the host, where only the kernel handles the calls.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/un.h>

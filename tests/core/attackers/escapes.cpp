@@ -183,8 +183,8 @@ json scenario_publish_fastopen(const std::vector<std::string>& args) {
   return report;
 }
 
-// uring-connect HOST PORT: connects a fresh TCP socket with IORING_OP_CONNECT, which seccomp
-// never sees; then binds another with IORING_OP_BIND to port PORT+1 of 0.0.0.0.
+// uring-connect HOST PORT: connects a fresh TCP socket with IORING_OP_CONNECT, which no seccomp
+// filter traps, then binds another with IORING_OP_BIND to port PORT+1 of 0.0.0.0.
 json scenario_uring_connect(const std::vector<std::string>& args) {
   Target target = parse_target(args.at(0), args.at(1));
   int fd = socket(target.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -250,7 +250,7 @@ char* low_memory() {
   return page == MAP_FAILED ? nullptr : static_cast<char*>(page);
 }
 
-// An i386 system call through int 0x80 from this 64-bit process: seccomp sees
+// An i386 system call through int 0x80 from this 64-bit process: seccomp reports
 // AUDIT_ARCH_I386 and the i386 numbers.
 long int80(long number, long first, long second, long third) {
   long result = 0;

@@ -121,7 +121,7 @@ json disconnected(const Target& echo) {
 }  // namespace
 
 // connect-states HOST ECHO_PORT OTHER_PORT REFUSED_PORT BLACKHOLE: every case on a new socket of
-// HOST's family; BLACKHOLE is an address of the same family that never answers.
+// HOST's family; BLACKHOLE is an address of the same family that never replies.
 json scenario_connect_states(const std::vector<std::string>& args) {
   Target echo = parse_target(args.at(0), args.at(1));
   Target other = parse_target(args.at(0), args.at(2));

@@ -140,7 +140,13 @@ json scenario_replaced_fd(const std::vector<std::string>& args) {
   int type = 0;
   socklen_t length = sizeof type;
   getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length);
-  report["socket_type"] = type == SOCK_DGRAM ? "udp" : type == SOCK_STREAM ? "tcp" : "none";
+  std::string socket_type = "none";
+  if (type == SOCK_DGRAM) {
+    socket_type = "udp";
+  } else if (type == SOCK_STREAM) {
+    socket_type = "tcp";
+  }
+  report["socket_type"] = socket_type;
   report["peer"] = peer_of(fd);
   return report;
 }
